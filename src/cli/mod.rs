@@ -1,0 +1,75 @@
+//! The `rolegate` command line: a thin layer over the library.
+
+mod check;
+mod explain;
+mod policy_test;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for "the configuration or the command line is wrong".
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rolegate",
+    version,
+    about = "Authorization gateway: JWT verification and compiled role tables in front of an API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compile a configuration and report counts and warnings (exit 0 valid, 2 invalid).
+    Validate {
+        /// Configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Decide one request, or a batch of requests from stdin (exit 0 allow, 1 deny, 2 error).
+    Check(check::CheckArgs),
+    /// Run table-driven policy tests (exit 0 all pass, 1 any failure, 2 error).
+    Test {
+        /// Configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Test cases (YAML).
+        cases: PathBuf,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => validate::run(&config),
+        Command::Check(args) => check::run(args),
+        Command::Test { config, cases } => policy_test::run(&config, &cases),
+    }
+}
+
+/// Loads and compiles a configuration, printing the error on failure.
+pub(crate) fn load_policy(
+    path: &std::path::Path,
+) -> Result<(crate::config::Config, crate::policy::CompiledPolicy), ExitCode> {
+    let compiled = crate::config::load_file(path)
+        .and_then(|c| crate::policy::CompiledPolicy::compile(&c).map(|p| (c, p)));
+    compiled.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+/// Verifies a token against the configuration's issuers and returns its claims.
+pub(crate) fn verify_token(
+    config: &crate::config::Config,
+    token: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    crate::auth::verify_offline(config, token).map_err(|e| e.to_string())
+}

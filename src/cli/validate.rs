@@ -1,0 +1,24 @@
+//! `rolegate validate`: compile and report.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Compiles the configuration; prints counts, warnings and the revision.
+pub fn run(path: &Path) -> ExitCode {
+    let (config, policy) = match super::load_policy(path) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    for w in policy.warnings() {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "valid: {} actions, {} roles, {} routes, {} files (revision {})",
+        policy.catalog().len(),
+        policy.roles().len(),
+        policy.routes().len(),
+        config.files.len(),
+        policy.short_revision()
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,327 @@
+//! Compiling a [`Config`] into an immutable [`CompiledPolicy`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::bitset::ActionSet;
+use super::catalog::Catalog;
+use super::principal::{Principal, ProjectGrant, Subject};
+use super::roles::{RoleIdx, RoleTable};
+use super::route_table::RouteTable;
+use crate::config::{Config, ConfigError, Located, Origin, RoleScope, RouteTarget};
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// A policy ready to decide: catalog, flattened roles, route table and tenant directory.
+/// Immutable; replaced whole on reload.
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    generation: u64,
+    revision: String,
+    pub(super) catalog: Catalog,
+    pub(super) roles: RoleTable,
+    pub(super) routes: RouteTable,
+    pub(super) parents: HashMap<Box<str>, Box<str>>,
+    pub(super) unmapped_status: u16,
+    upstreams: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl CompiledPolicy {
+    /// Compiles `config`; the first error found is returned with its location.
+    pub fn compile(config: &Config) -> Result<Self, ConfigError> {
+        let root = config
+            .files
+            .first()
+            .map(|f| Origin::file(&f.display().to_string().into()))
+            .unwrap_or_else(|| Origin::file(&"<config>".into()));
+        if config.actions.is_empty() {
+            return Err(
+                ConfigError::new(root, "the configuration defines no actions")
+                    .with_help("list the documented actions under `actions:`"),
+            );
+        }
+        let status = config.gateway.unmapped_status;
+        if status != 403 && status != 404 {
+            return Err(ConfigError::new(
+                root,
+                format!("gateway.unmapped_status is {status}; it must be 403 or 404"),
+            ));
+        }
+        let catalog = Catalog::build(&config.actions)?;
+        let roles = RoleTable::build(&config.roles, &catalog)?;
+        let mut names: Vec<&Located<String>> = Vec::new();
+        for (name, _) in &config.upstreams {
+            if let Some(prev) = names.iter().find(|n| n.value == name.value) {
+                return Err(ConfigError::new(
+                    name.origin.clone(),
+                    format!(
+                        "upstream `{}` is defined twice (first at {})",
+                        name.value, prev.origin
+                    ),
+                ));
+            }
+            names.push(name);
+        }
+        let upstream_names: Vec<Located<String>> = names.into_iter().cloned().collect();
+        let routes = RouteTable::build(&config.routes, &catalog, &upstream_names)?;
+        let parents = tenant_directory(config)?;
+        let warnings = warnings(config, &catalog, &roles);
+        let revision = revision(config, &catalog, &roles);
+        Ok(CompiledPolicy {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+            revision,
+            catalog,
+            roles,
+            routes,
+            parents,
+            unmapped_status: status,
+            upstreams: upstream_names.into_iter().map(|l| l.value).collect(),
+            warnings,
+        })
+    }
+
+    /// A process-unique number for this compiled instance (subjects carry it).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Stable content hash (hex SHA-256): same input, same revision.
+    pub fn revision(&self) -> &str {
+        &self.revision
+    }
+
+    /// The first 12 hex digits of the revision.
+    pub fn short_revision(&self) -> &str {
+        &self.revision[..12]
+    }
+
+    /// The action catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The role table.
+    pub fn roles(&self) -> &RoleTable {
+        &self.roles
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    /// Upstream names in config order (routes refer to them by index).
+    pub fn upstreams(&self) -> &[String] {
+        &self.upstreams
+    }
+
+    /// Status for unmapped routes (403 or 404).
+    pub fn unmapped_status(&self) -> u16 {
+        self.unmapped_status
+    }
+
+    /// Compile-time warnings: actions no role grants, roles that grant nothing.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The parent of `tenant` in the tenant directory.
+    pub fn parent_of(&self, tenant: &str) -> Option<&str> {
+        self.parents.get(tenant).map(|p| &**p)
+    }
+
+    /// Resolves a principal's role names against this policy, once per token and revision.
+    /// Unknown names are counted and ignored; they never widen access.
+    pub fn resolve(&self, p: &Principal) -> Subject {
+        let mut tenant_grants = self.roles.implicit_grants().clone();
+        let mut tenant_roles: Vec<RoleIdx> = Vec::with_capacity(p.roles.len());
+        let (mut unknown, mut unbound) = (0usize, 0usize);
+        for name in &p.roles {
+            match self.roles.get(name) {
+                Some(r) if self.roles.scope(r) == RoleScope::Tenant => {
+                    if !tenant_roles.contains(&r) {
+                        tenant_roles.push(r);
+                        tenant_grants.union_with(self.roles.grants(r));
+                    }
+                }
+                Some(_) => unbound += 1,
+                None => unknown += 1,
+            }
+        }
+        let mut projects: Vec<ProjectGrant> = Vec::with_capacity(p.project_roles.len());
+        for (project, names) in &p.project_roles {
+            let mut grants = ActionSet::empty(self.catalog.len());
+            let mut roles = Vec::with_capacity(names.len());
+            for name in names {
+                match self.roles.get(name) {
+                    Some(r) => {
+                        if !roles.contains(&r) {
+                            roles.push(r);
+                            grants.union_with(self.roles.grants(r));
+                        }
+                    }
+                    None => unknown += 1,
+                }
+            }
+            match projects.iter_mut().find(|g| *g.project == **project) {
+                Some(existing) => {
+                    existing.grants.union_with(&grants);
+                    existing.roles.extend(roles);
+                }
+                None => projects.push(ProjectGrant {
+                    project: project.as_str().into(),
+                    roles,
+                    grants,
+                }),
+            }
+        }
+        Subject {
+            generation: self.generation,
+            tenant: p
+                .tenant
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(Into::into),
+            tenant_roles,
+            tenant_grants,
+            projects,
+            unknown_roles: unknown,
+            unbound_project_roles: unbound,
+        }
+    }
+}
+
+fn tenant_directory(config: &Config) -> Result<HashMap<Box<str>, Box<str>>, ConfigError> {
+    let mut parents: HashMap<Box<str>, Box<str>> = HashMap::new();
+    for (child, parent) in &config.tenants {
+        if child == &parent.value {
+            return Err(ConfigError::new(
+                parent.origin.clone(),
+                format!("tenant `{child}` is its own parent"),
+            ));
+        }
+        parents.insert(child.as_str().into(), parent.value.as_str().into());
+    }
+    // A chain that loops would make every tenant in it a child of another: refuse it.
+    for (child, _) in &config.tenants {
+        let mut at = child.as_str();
+        let mut steps = 0;
+        while let Some(p) = parents.get(at) {
+            steps += 1;
+            if steps > parents.len() {
+                return Err(ConfigError::new(
+                    config.tenants[child].origin.clone(),
+                    format!("tenant directory has a cycle through `{child}`"),
+                ));
+            }
+            at = p;
+        }
+    }
+    Ok(parents)
+}
+
+fn warnings(config: &Config, catalog: &Catalog, roles: &RoleTable) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut granted = ActionSet::empty(catalog.len());
+    for r in 0..roles.len() as RoleIdx {
+        granted.union_with(roles.grants(r));
+        if roles.grants(r).is_empty() {
+            out.push(format!(
+                "{}: role `{}` grants nothing",
+                config.roles[r as usize].name.origin,
+                roles.name(r)
+            ));
+        }
+    }
+    for (i, def) in config.actions.iter().enumerate() {
+        if !granted.contains(i as u32) {
+            out.push(format!(
+                "{}: no role grants action `{}`",
+                def.id.origin, def.id.value
+            ));
+        }
+    }
+    let mut routed = ActionSet::empty(catalog.len());
+    for r in &config.routes {
+        if let RouteTarget::Action(a) = &r.target {
+            if let Some(i) = catalog.get(&a.value) {
+                routed.insert(i);
+            }
+        }
+    }
+    if !config.routes.is_empty() {
+        for (i, def) in config.actions.iter().enumerate() {
+            if !routed.contains(i as u32) {
+                out.push(format!(
+                    "{}: no route maps to action `{}`",
+                    def.id.origin, def.id.value
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Hashes what the policy means (not how it is laid out): comments, whitespace and line moves
+/// leave the revision unchanged.
+fn revision(config: &Config, catalog: &Catalog, roles: &RoleTable) -> String {
+    use serde_json::json;
+    let actions: Vec<_> = config
+        .actions
+        .iter()
+        .map(|a| json!([a.id.value, a.label, a.section]))
+        .collect();
+    let role_rows: Vec<_> = (0..roles.len() as RoleIdx)
+        .map(|r| {
+            let grants: Vec<&str> = roles.grants(r).iter().map(|i| catalog.id(i)).collect();
+            let def = &config.roles[r as usize];
+            json!([roles.name(r), def.scope, def.implicit, grants])
+        })
+        .collect();
+    let routes: Vec<_> = config
+        .routes
+        .iter()
+        .map(|r| {
+            let target = match &r.target {
+                RouteTarget::Action(a) => a.value.as_str(),
+                RouteTarget::Public => "public",
+            };
+            json!([
+                r.methods,
+                r.path,
+                target,
+                r.upstream.as_ref().map(|u| &u.value),
+                r.host,
+                r.tenant,
+                r.relation,
+                r.caller,
+                r.project
+            ])
+        })
+        .collect();
+    let tenants: Vec<_> = config
+        .tenants
+        .iter()
+        .map(|(c, p)| json!([c, p.value]))
+        .collect();
+    let upstreams: Vec<_> = config
+        .upstreams
+        .iter()
+        .map(|(n, u)| json!([n.value, u]))
+        .collect();
+    let doc = json!({
+        "actions": actions,
+        "roles": role_rows,
+        "routes": routes,
+        "tenants": tenants,
+        "upstreams": upstreams,
+        "gateway": config.gateway,
+        "auth": config.auth,
+        "claims": config.claims,
+    });
+    let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
