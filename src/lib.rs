@@ -9,4 +9,7 @@ pub mod auth;
 pub mod canonical;
 pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod gateway;
 pub mod policy;
+pub mod reload;

@@ -3,6 +3,8 @@
 mod check;
 mod explain;
 mod policy_test;
+mod serve;
+mod token;
 mod validate;
 
 use std::path::PathBuf;
@@ -26,6 +28,22 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the gateway: verify tokens, decide, forward or answer 401/403 (exit 2 on a bad config).
+    Serve(serve::ServeArgs),
+    /// Run the gateway on an embedded preset in front of a mock API, with ready-made tokens.
+    Demo {
+        /// Gateway port.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Admin (metrics) port.
+        #[arg(long, default_value_t = 9090)]
+        admin_port: u16,
+        /// Mock upstream port.
+        #[arg(long, default_value_t = 8081)]
+        upstream_port: u16,
+    },
+    /// Print a development token (issuer rolegate-dev, HS256 with $ROLEGATE_DEV_SECRET).
+    Token(token::TokenArgs),
     /// Compile a configuration and report counts and warnings (exit 0 valid, 2 invalid).
     Validate {
         /// Configuration file.
@@ -48,6 +66,27 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Demo {
+            port,
+            admin_port,
+            upstream_port,
+        } => {
+            init_logging(false);
+            let ports = crate::demo::DemoPorts {
+                proxy: port,
+                admin: admin_port,
+                upstream: upstream_port,
+            };
+            match crate::demo::run(ports) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
+        Command::Token(args) => token::run(args),
         Command::Validate { config } => validate::run(&config),
         Command::Check(args) => check::run(args),
         Command::Test { config, cases } => policy_test::run(&config, &cases),
@@ -72,4 +111,19 @@ pub(crate) fn verify_token(
     token: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     crate::auth::verify_offline(config, token).map_err(|e| e.to_string())
+}
+
+/// Sends tracing output (decision log included) to stderr; JSON lines when `json`.
+pub(crate) fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,pingora=warn,pingora_core=warn,pingora_proxy=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.compact().try_init()
+    };
 }

@@ -1,0 +1,144 @@
+//! The upstream request: client identity headers out, the gateway's own identity headers in.
+
+use std::net::IpAddr;
+
+use http::header::{HeaderName, AUTHORIZATION};
+use pingora::http::RequestHeader;
+
+/// Headers the gateway injects; clients can never set them (all of `x-auth-*` is stripped).
+pub const INJECTED: [&str; 5] = [
+    "x-auth-subject",
+    "x-auth-tenant",
+    "x-auth-roles",
+    "x-auth-action",
+    "x-request-id",
+];
+
+/// Client headers that carry identity in common stacks; always stripped.
+pub const IDENTITY_HEADERS: [&str; 10] = [
+    "x-user",
+    "x-user-id",
+    "x-tenant",
+    "x-tenant-id",
+    "x-roles",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-remote-user",
+    "remote-user",
+];
+
+/// Method override headers; stripped so the upstream acts on the method that was authorized.
+pub const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Forwarding headers, trusted only from configured proxies.
+pub const FORWARDING: [&str; 7] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+];
+
+/// Who the gateway vouches for on an allowed request.
+pub struct Identity<'a> {
+    /// Subject.
+    pub subject: &'a str,
+    /// Tenant.
+    pub tenant: &'a str,
+    /// Roles, comma-joined.
+    pub roles: &'a str,
+}
+
+/// What to do to the upstream request.
+pub struct Rewrite<'a> {
+    /// Canonical path and query to forward, when it differs from what the client sent.
+    pub path_and_query: Option<&'a str>,
+    /// Identity to inject (None for public routes).
+    pub identity: Option<Identity<'a>>,
+    /// Action to inject.
+    pub action: Option<&'a str>,
+    /// Request id.
+    pub request_id: &'a str,
+    /// Keep the client's Authorization header.
+    pub forward_authorization: bool,
+    /// Extra headers to strip.
+    pub strip: &'a [HeaderName],
+    /// The client's address.
+    pub client_ip: Option<IpAddr>,
+    /// Whether the client is a trusted proxy (its X-Forwarded-* are kept).
+    pub trusted_peer: bool,
+}
+
+/// Applies `rw` to the upstream request.
+pub fn rewrite(req: &mut RequestHeader, rw: &Rewrite) -> pingora::Result<()> {
+    let doomed: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            n.starts_with("x-auth-")
+                || IDENTITY_HEADERS.contains(&n)
+                || METHOD_OVERRIDES.contains(&n)
+                || (!rw.trusted_peer && FORWARDING.contains(&n))
+                || (!rw.forward_authorization && *name == AUTHORIZATION)
+                || rw.strip.contains(name)
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        req.remove_header(&name);
+    }
+    if let Some(pq) = rw.path_and_query {
+        let uri = http::Uri::builder()
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| {
+                pingora::Error::because(pingora::ErrorType::InternalError, "canonical path", e)
+            })?;
+        req.set_uri(uri);
+    }
+    if let Some(ip) = rw.client_ip {
+        let xff = match req
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) if rw.trusted_peer => format!("{prev}, {ip}"),
+            _ => ip.to_string(),
+        };
+        req.insert_header("x-forwarded-for", xff)?;
+    }
+    if let Some(id) = &rw.identity {
+        insert_text(req, "x-auth-subject", id.subject)?;
+        insert_text(req, "x-auth-tenant", id.tenant)?;
+        insert_text(req, "x-auth-roles", id.roles)?;
+    }
+    if let Some(action) = rw.action {
+        req.insert_header("x-auth-action", action)?;
+    }
+    req.insert_header("x-request-id", rw.request_id)?;
+    Ok(())
+}
+
+/// Inserts a header whose value came from a token: characters a header cannot carry are dropped.
+fn insert_text(req: &mut RequestHeader, name: &'static str, value: &str) -> pingora::Result<()> {
+    if value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        req.insert_header(name, value)
+    } else {
+        let clean: String = value
+            .chars()
+            .filter(|c| c.is_ascii() && !c.is_ascii_control())
+            .collect();
+        req.insert_header(name, clean)
+    }
+}

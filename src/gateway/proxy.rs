@@ -1,0 +1,506 @@
+//! The proxy: pingora's request phases, each doing one step of the gateway's job.
+//!
+//! `request_filter` decides (canonicalize -> route -> token -> decide) and answers denials itself;
+//! `upstream_peer` picks the upstream of the matched route; `upstream_request_filter` forwards the
+//! canonical path with the gateway's identity headers; `logging` counts and logs the decision.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use http::header::AUTHORIZATION;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType};
+
+use super::headers::{rewrite, Identity, Rewrite};
+use super::respond::Problem;
+use super::runtime::{CachedCaller, Runtime};
+use super::{decision_log, request_id, Shared};
+use crate::canonical::canonicalize;
+use crate::policy::{Decision, Reason, Request, Subject};
+
+/// The gateway's `ProxyHttp` implementation.
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// A proxy over shared state (runtime, metrics).
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Gateway { shared }
+    }
+}
+
+/// Per-request state, created by `new_ctx` and dropped after `logging`.
+pub struct RequestCtx {
+    start: Instant,
+    request_id: String,
+    runtime: Option<Arc<Runtime>>,
+    decision: Option<Decision>,
+    /// Canonical path + query when it differs from what the client sent.
+    rewritten: Option<String>,
+    canonical_path: String,
+    caller: Option<Arc<CachedCaller>>,
+    subject: Option<Arc<Subject>>,
+    decided_in: Duration,
+    upstream_start: Option<Instant>,
+    upstream_status: Option<u16>,
+    detail: Option<String>,
+}
+
+/// Wall-clock seconds, for token expiry.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Why a request was refused before the policy could decide.
+struct Early {
+    status: u16,
+    reason: Reason,
+    detail: String,
+}
+
+/// Reads the bearer token: none, one, or an error (duplicate or malformed header).
+fn bearer(req: &RequestHeader) -> Result<Option<&str>, &'static str> {
+    let mut values = req.headers.get_all(AUTHORIZATION).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("more than one Authorization header");
+    }
+    let v = first
+        .to_str()
+        .map_err(|_| "the Authorization header is not ASCII")?;
+    let (scheme, token) = v
+        .trim()
+        .split_once(' ')
+        .ok_or("the Authorization header is not `Bearer <token>`")?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("the Authorization scheme is not Bearer");
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains([' ', ',', '\t']) {
+        return Err("the bearer token is malformed");
+    }
+    Ok(Some(token))
+}
+
+/// Size limits and target form, checked before anything else.
+fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
+    let early = |status, detail: &str| {
+        Err(Early {
+            status,
+            reason: Reason::BadRequest,
+            detail: detail.to_string(),
+        })
+    };
+    let target_len = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target_len > rt.settings.max_uri_bytes {
+        return early(
+            414,
+            "the request target is longer than this gateway accepts",
+        );
+    }
+    let head: usize = req
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head > rt.settings.max_header_bytes {
+        return early(
+            431,
+            "the request headers are larger than this gateway accepts",
+        );
+    }
+    if req.uri.authority().is_some() {
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let authority = req.uri.authority().map(|a| a.as_str());
+        if host.is_some_and(|h| {
+            Some(h) != authority && !authority.is_some_and(|a| a.eq_ignore_ascii_case(h))
+        }) {
+            return early(
+                400,
+                "the absolute request target names another host than the Host header",
+            );
+        }
+    }
+    if req.headers.get_all(http::header::HOST).iter().count() > 1 {
+        return early(400, "more than one Host header");
+    }
+    Ok(())
+}
+
+/// Host for route matching: the target's authority or the Host header, without port.
+fn host_of(req: &RequestHeader) -> Option<&str> {
+    let raw = match req.uri.authority() {
+        Some(a) => a.as_str(),
+        None => req.headers.get(http::header::HOST)?.to_str().ok()?,
+    };
+    if let Some(rest) = raw.strip_prefix('[') {
+        return Some(rest.find(']').map_or(raw, |i| &raw[..i + 2]));
+    }
+    Some(match raw.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => raw,
+    })
+}
+
+impl Gateway {
+    /// Authenticates the bearer token: the cache first, the verifier on a miss.
+    async fn authenticate(
+        &self,
+        rt: &Runtime,
+        token: &str,
+    ) -> Result<Arc<CachedCaller>, (String, &'static str)> {
+        let m = &self.shared.metrics;
+        let now = now_secs();
+        let generation = rt.auth.verifier.generation();
+        if let Some(hit) = rt.auth.cache.get(token, now, generation) {
+            m.token_cache_hits.inc();
+            return Ok(hit);
+        }
+        m.token_cache_misses.inc();
+        match rt.auth.verifier.verify_or_refresh(token, now).await {
+            Ok(v) => {
+                m.jwt("valid");
+                let caller = Arc::new(CachedCaller::new(v.principal));
+                rt.auth
+                    .cache
+                    .insert(token, caller.clone(), v.expires_at, generation);
+                Ok(caller)
+            }
+            Err(e) => {
+                m.jwt(e.reason());
+                Err((e.description(), e.reason()))
+            }
+        }
+    }
+
+    /// The decision for one request; `Err` carries an answer the gateway must write itself.
+    async fn decide(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        rt: &Runtime,
+    ) -> Result<Decision, Early> {
+        let req = session.req_header();
+        precheck(req, rt)?;
+        let raw_path = req.uri.path();
+        let canonical = canonicalize(raw_path).map_err(|e| Early {
+            status: 400,
+            reason: Reason::BadRequest,
+            detail: e.to_string(),
+        })?;
+        let query = req.uri.query();
+        let request = Request {
+            method: req.method.as_str(),
+            host: host_of(req),
+            path: &canonical,
+            query,
+            headers: &req.headers,
+        };
+        let route = rt.policy.match_route(&request);
+        if let Some(m) = &route {
+            if m.entry.is_public() {
+                ctx.canonical_path = canonical.to_string();
+                ctx.rewritten = rewritten(raw_path, &canonical, query, req);
+                return Ok(Decision::allow(Reason::PublicRoute, None).on(None, Some(m.idx)));
+            }
+        }
+        let action = route.as_ref().and_then(|m| m.entry.action);
+        let token = match bearer(req) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Ok(Decision::deny(401, Reason::MissingToken)
+                    .on(action, route.as_ref().map(|m| m.idx)))
+            }
+            Err(why) => {
+                ctx.detail = Some(why.to_string());
+                self.shared.metrics.jwt("malformed");
+                return Ok(Decision::deny(401, Reason::InvalidToken)
+                    .on(action, route.as_ref().map(|m| m.idx)));
+            }
+        };
+        let caller = match self.authenticate(rt, token).await {
+            Ok(c) => c,
+            Err((detail, _)) => {
+                ctx.detail = Some(detail);
+                return Ok(Decision::deny(401, Reason::InvalidToken)
+                    .on(action, route.as_ref().map(|m| m.idx)));
+            }
+        };
+        let subject = caller.subject_for(&rt.policy);
+        let decision = match &route {
+            None => rt.policy.unmapped(),
+            Some(m) => rt.policy.decide_route(m, &subject, &request),
+        };
+        ctx.canonical_path = canonical.to_string();
+        if decision.allowed {
+            ctx.rewritten = rewritten(raw_path, &canonical, query, req);
+        }
+        ctx.caller = Some(caller);
+        ctx.subject = Some(subject);
+        Ok(decision)
+    }
+}
+
+/// The path and query to forward when the client's differ from the canonical form.
+fn rewritten(
+    raw_path: &str,
+    canonical: &str,
+    query: Option<&str>,
+    req: &RequestHeader,
+) -> Option<String> {
+    if raw_path == canonical && req.uri.authority().is_none() && req.uri.scheme().is_none() {
+        return None;
+    }
+    Some(match query {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical.to_string(),
+    })
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            start: Instant::now(),
+            request_id: request_id::next(),
+            runtime: None,
+            decision: None,
+            rewritten: None,
+            canonical_path: String::new(),
+            caller: None,
+            subject: None,
+            decided_in: Duration::ZERO,
+            upstream_start: None,
+            upstream_status: None,
+            detail: None,
+        }
+    }
+
+    /// Decides the request; answers 400/401/403/404/414/431 itself and returns `true` then.
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        ctx.start = Instant::now();
+        // INVARIANT: one runtime (policy revision) decides and forwards this whole request.
+        let rt = self.shared.runtime.load_full();
+        ctx.runtime = Some(rt.clone());
+        let outcome = self.decide(session, ctx, &rt).await;
+        ctx.decided_in = ctx.start.elapsed();
+        self.shared
+            .metrics
+            .decision_seconds
+            .observe(ctx.decided_in.as_secs_f64());
+        let (decision, detail) = match outcome {
+            Ok(d) => (d, None),
+            Err(e) => (Decision::deny(e.status, e.reason), Some(e.detail)),
+        };
+        ctx.decision = Some(decision);
+        if decision.allowed {
+            return Ok(false);
+        }
+        let detail = detail
+            .or_else(|| ctx.detail.clone())
+            .unwrap_or_else(|| decision.reason.describe().to_string());
+        let kind = match decision.status {
+            414 => "uri_too_long",
+            431 => "headers_too_large",
+            _ => decision.reason.as_str(),
+        };
+        Problem {
+            status: decision.status,
+            kind,
+            detail: &detail,
+            action: decision.action.map(|a| rt.policy.catalog().id(a)),
+            request_id: &ctx.request_id,
+        }
+        .send(session)
+        .await?;
+        Ok(true)
+    }
+
+    /// The upstream of the matched route, round-robin over its addresses.
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let rt = ctx
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorType::InternalError))?;
+        let route = ctx.decision.and_then(|d| d.route);
+        let pool = rt
+            .upstream(route.and_then(|r| rt.policy.routes().entry(r).upstream))
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "route has no upstream"))?;
+        let mut peer = HttpPeer::new(pool.pick(), false, String::new());
+        peer.options.connection_timeout = Some(pool.connect_timeout);
+        peer.options.read_timeout = Some(pool.read_timeout);
+        ctx.upstream_start = Some(Instant::now());
+        Ok(Box::new(peer))
+    }
+
+    /// Forwards exactly the canonical path that was authorized, with the gateway's identity headers.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let rt = ctx
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorType::InternalError))?;
+        let client_ip: Option<IpAddr> = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let trusted_peer = client_ip.is_some_and(|ip| rt.trusted_proxies.contains(&ip));
+        let identity = match (&ctx.caller, &ctx.subject) {
+            (Some(c), Some(s)) => Some(Identity {
+                subject: &c.principal.subject,
+                tenant: s.tenant.as_deref().unwrap_or(""),
+                roles: &c.roles_header,
+            }),
+            _ => None,
+        };
+        let action = ctx
+            .decision
+            .and_then(|d| d.action)
+            .map(|a| rt.policy.catalog().id(a));
+        rewrite(
+            upstream_request,
+            &Rewrite {
+                path_and_query: ctx.rewritten.as_deref(),
+                identity,
+                action,
+                request_id: &ctx.request_id,
+                forward_authorization: rt.settings.forward_authorization,
+                strip: &rt.strip,
+                client_ip,
+                trusted_peer,
+            },
+        )
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if !upstream_response.status.is_informational() {
+            ctx.upstream_status = Some(upstream_response.status.as_u16());
+            if let Some(t) = ctx.upstream_start {
+                self.shared
+                    .metrics
+                    .upstream_seconds
+                    .observe(t.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
+    }
+
+    /// Upstream failures become 502 (refused, reset) or 504 (timed out) problem responses.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        use pingora::ErrorSource;
+        let (status, kind, detail) = match (e.esource(), e.etype()) {
+            (_, ErrorType::HTTPStatus(code)) => {
+                (*code, "http_error", "the request could not be processed")
+            }
+            (
+                ErrorSource::Upstream,
+                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
+            ) => (
+                504,
+                "upstream_timeout",
+                "the upstream did not answer in time",
+            ),
+            (ErrorSource::Upstream, _) => (
+                502,
+                "upstream_unavailable",
+                "the upstream could not be reached",
+            ),
+            (
+                ErrorSource::Downstream,
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+            ) => (0, "", ""),
+            (ErrorSource::Downstream, _) => (400, "bad_request", "the request could not be read"),
+            _ => (
+                500,
+                "internal_error",
+                "the gateway failed to process the request",
+            ),
+        };
+        if matches!(e.esource(), ErrorSource::Upstream) {
+            self.shared.metrics.upstream_response(None);
+        }
+        if status > 0 && session.response_written().is_none() {
+            let action = ctx.runtime.as_ref().and_then(|rt| {
+                ctx.decision
+                    .and_then(|d| d.action)
+                    .map(|a| rt.policy.catalog().id(a).to_string())
+            });
+            let _ = Problem {
+                status,
+                kind,
+                detail,
+                action: action.as_deref(),
+                request_id: &ctx.request_id,
+            }
+            .send(session)
+            .await;
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Counts and logs the decision once the response is done.
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let m = &self.shared.metrics;
+        let total = ctx.start.elapsed();
+        m.total_seconds.observe(total.as_secs_f64());
+        if let Some(status) = ctx.upstream_status {
+            m.upstream_response(Some(status));
+        }
+        let (Some(rt), Some(d)) = (&ctx.runtime, &ctx.decision) else {
+            return;
+        };
+        rt.counters.count(m, d);
+        decision_log::emit(&decision_log::Line {
+            settings: &rt.settings.decision_log,
+            request_id: &ctx.request_id,
+            method: session.req_header().method.as_str(),
+            path: &ctx.canonical_path,
+            policy: &rt.policy,
+            decision: d,
+            principal: ctx.caller.as_ref().map(|c| &c.principal),
+            decided_in: ctx.decided_in,
+            total,
+            upstream_status: ctx.upstream_status,
+        });
+    }
+}
