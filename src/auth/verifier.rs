@@ -337,7 +337,7 @@ fn issuer_with(
         jwks_url,
         refresh_every: refresh.map(Duration::from_secs).unwrap_or(DEFAULT_REFRESH),
         fetched_at: AtomicU64::new(now_secs()),
-        last_attempt: AtomicU64::new(now_secs()),
+        last_attempt: AtomicU64::new(0),
         refreshing: AtomicBool::new(false),
         fetch_lock: tokio::sync::Mutex::new(()),
     }

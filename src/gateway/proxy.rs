@@ -417,6 +417,16 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    /// Tells the client the request id the upstream and the decision log saw.
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        upstream_response.insert_header("x-request-id", &ctx.request_id)
+    }
+
     /// Upstream failures become 502 (refused, reset) or 504 (timed out) problem responses.
     async fn fail_to_proxy(
         &self,

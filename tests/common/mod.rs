@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod upstream;
+
 use std::path::{Path, PathBuf};
 
 use rolegate::config::load_file;
