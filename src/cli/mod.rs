@@ -42,6 +42,12 @@ enum Command {
         #[arg(long, default_value_t = 8081)]
         upstream_port: u16,
     },
+    /// Run only the demo's mock cloud API (for docker-compose and scripts).
+    Mock {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+    },
     /// Print a development token (issuer rolegate-dev, HS256 with $ROLEGATE_DEV_SECRET).
     Token(token::TokenArgs),
     /// Compile a configuration and report counts and warnings (exit 0 valid, 2 invalid).
@@ -87,6 +93,21 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Token(args) => token::run(args),
+        Command::Mock { listen } => {
+            init_logging(false);
+            let mut server = pingora::server::Server::new_with_opt_and_conf(
+                None,
+                pingora::server::configuration::ServerConf {
+                    grace_period_seconds: Some(0),
+                    graceful_shutdown_timeout_seconds: Some(1),
+                    ..Default::default()
+                },
+            );
+            server.bootstrap();
+            server.add_service(crate::demo::mock::mock_service(&listen));
+            server.run(pingora::server::RunArgs::default());
+            ExitCode::SUCCESS
+        }
         Command::Validate { config } => validate::run(&config),
         Command::Check(args) => check::run(args),
         Command::Test { config, cases } => policy_test::run(&config, &cases),
