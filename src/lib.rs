@@ -11,5 +11,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod openapi;
 pub mod policy;
 pub mod reload;

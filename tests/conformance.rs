@@ -27,7 +27,7 @@ fn project_principal(role: &str) -> Principal {
     }
 }
 
-/// Builds a concrete request for the first route mapped to `action`, targeting the caller's tenant
+/// Builds a concrete request for a route mapped to `action` (one reading the project when `project` is set), targeting the caller's tenant
 /// and `project` (through whatever source the route reads them from).
 fn request_for(
     policy: &CompiledPolicy,
@@ -35,11 +35,19 @@ fn request_for(
     project: Option<&str>,
 ) -> Option<(String, String, HeaderMap, Option<String>)> {
     let idx = policy.catalog().get(action)?;
-    let entry = policy
+    // A project-bound role can only act through a route that reads the target project.
+    let mut routes = policy
         .routes()
         .entries()
         .iter()
-        .find(|e| e.action == Some(idx))?;
+        .filter(|e| e.action == Some(idx));
+    let entry = match project {
+        Some(_) => routes
+            .clone()
+            .find(|e| e.project.is_some())
+            .or_else(|| routes.next())?,
+        None => routes.next()?,
+    };
     let (methods, template) = entry.template.split_once(' ')?;
     let method = if methods == "*" {
         "GET"

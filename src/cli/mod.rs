@@ -3,6 +3,7 @@
 mod check;
 mod explain;
 mod policy_test;
+pub mod routes;
 mod serve;
 mod token;
 mod validate;
@@ -42,6 +43,9 @@ enum Command {
         #[arg(long, default_value_t = 8081)]
         upstream_port: u16,
     },
+    /// Front an API described by OpenAPI: import its operations, or check a configuration covers them.
+    #[command(subcommand)]
+    Routes(routes::RoutesCommand),
     /// Run only the demo's mock cloud API (for docker-compose and scripts).
     Mock {
         /// Listen address.
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Token(args) => token::run(args),
+        Command::Routes(cmd) => routes::run(cmd),
         Command::Mock { listen } => {
             init_logging(false);
             let mut server = pingora::server::Server::new_with_opt_and_conf(
