@@ -1,0 +1,149 @@
+//! `rolegate serve` as a real process: the dev issuer end to end, the decision log on stderr
+//! (never the token), and a graceful stop on SIGTERM.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::root;
+use common::upstream::{free_port, request, Upstream};
+use rolegate::gateway::server::wait_listening;
+
+const SECRET: &str = "serve-test-secret";
+
+fn token(role: &str, tenant: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args([
+            "token",
+            "--config",
+            "config/enterprise.yaml",
+            "--sub",
+            "alice",
+            "--tenant",
+            tenant,
+            "--role",
+            role,
+        ])
+        .current_dir(root())
+        .env("ROLEGATE_DEV_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn serve_answers_with_the_dev_issuer_logs_decisions_and_stops_on_sigterm() {
+    let upstream = Upstream::start();
+    let (proxy, admin) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args([
+            "serve",
+            "--config",
+            "config/enterprise.yaml",
+            "--listen",
+            &proxy,
+            "--admin",
+            &admin,
+        ])
+        .args(["--upstream", &format!("http://{}", upstream.addr)])
+        .current_dir(root())
+        .env("ROLEGATE_DEV_SECRET", SECRET)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(&proxy).unwrap();
+    wait_listening(&admin).unwrap();
+    assert_eq!(request(&admin, "GET", "/readyz", &[]).status, 200);
+
+    let admin_token = token("Company Admin", "acme");
+    let auth = format!("Bearer {admin_token}");
+    let r = request(
+        &proxy,
+        "DELETE",
+        "/api/tenants/acme/services/42",
+        &[("authorization", &auth)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        upstream.last().header("x-auth-action"),
+        vec!["service.delete"]
+    );
+    let reader = format!("Bearer {}", token("Read Only", "acme"));
+    assert_eq!(
+        request(
+            &proxy,
+            "DELETE",
+            "/api/tenants/acme/services/42",
+            &[("authorization", &reader)]
+        )
+        .status,
+        403
+    );
+
+    let pid = child.id().to_string();
+    let started = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let decisions: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "rolegate::decision")
+        .collect();
+    assert_eq!(decisions.len(), 2, "{log}");
+    let allow = &decisions[0]["fields"];
+    assert_eq!(allow["decision"], "allow");
+    assert_eq!(allow["action"], "service.delete");
+    assert_eq!(allow["path"], "/api/tenants/acme/services/42");
+    assert_eq!(allow["tenant"], "acme");
+    assert_eq!(allow["sub"], "alice");
+    assert_eq!(allow["role"], "Company Admin");
+    assert!(allow["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(allow["revision"].as_str().is_some_and(|s| s.len() == 12));
+    assert_eq!(decisions[1]["fields"]["reason"], "not_granted");
+    assert!(!log.contains(&admin_token), "the token reached the log");
+}
+
+#[test]
+fn serve_refuses_a_missing_config_with_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args(["serve", "--config", "config/does-not-exist.yaml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read `config/does-not-exist.yaml`")
+    );
+}
