@@ -3,7 +3,7 @@
 mod common;
 
 use common::{matrix, preset};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use rolegate::policy::{BoundSource, CompiledPolicy, Principal, Request};
 
 const TENANT: &str = "t1";
@@ -86,10 +86,7 @@ fn request_for(
         };
         match (src, value) {
             (BoundSource::Header(h), Some(v)) => {
-                headers.insert(
-                    HeaderName::from(h.clone()),
-                    HeaderValue::from_str(v).unwrap(),
-                );
+                headers.insert(h.clone(), HeaderValue::from_str(v).unwrap());
             }
             (BoundSource::Query(q), Some(v)) => query = Some(format!("{q}={v}")),
             _ => {}

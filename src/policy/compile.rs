@@ -206,7 +206,7 @@ fn tenant_directory(config: &Config) -> Result<HashMap<Box<str>, Box<str>>, Conf
         parents.insert(child.as_str().into(), parent.value.as_str().into());
     }
     // A chain that loops would make every tenant in it a child of another: refuse it.
-    for (child, _) in &config.tenants {
+    for child in config.tenants.keys() {
         let mut at = child.as_str();
         let mut steps = 0;
         while let Some(p) = parents.get(at) {
