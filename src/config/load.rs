@@ -425,13 +425,7 @@ fn route_def(
     let over = match value {
         RouteValue::Action(a) => RouteOverride {
             action: Some(a),
-            upstream: None,
-            host: None,
-            tenant: None,
-            relation: None,
-            caller: None,
-            project: None,
-            public: None,
+            ..RouteOverride::default()
         },
         RouteValue::Detailed(o) => *o,
     };

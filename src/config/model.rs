@@ -178,6 +178,18 @@ pub enum Source {
     Query(String),
 }
 
+impl Source {
+    /// Flow-style YAML as a routes file writes it (`{param: tenantUid}` or `token`).
+    pub fn to_yaml(&self) -> String {
+        match self {
+            Source::Token => "token".into(),
+            Source::Param(n) => format!("{{param: {n}}}"),
+            Source::Header(n) => format!("{{header: {n}}}"),
+            Source::Query(n) => format!("{{query: {n}}}"),
+        }
+    }
+}
+
 /// The tenant relation a route requires between the caller and the target tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -254,7 +266,7 @@ pub enum RouteValue {
 }
 
 /// A route entry written as a mapping.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteOverride {
     /// Action id (absent only for public routes).

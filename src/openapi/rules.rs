@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use serde::Deserialize;
 
+pub use crate::config::Source;
+
 use super::error::ImportError;
 use super::spec::Operation;
 
@@ -80,32 +82,6 @@ pub struct Decision {
     pub rule: usize,
     /// 0-based index of the output group.
     pub group: usize,
-}
-
-/// Where a group's tenant or project comes from, as written in the routes file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum Source {
-    /// The caller's token.
-    Token,
-    /// A path parameter.
-    Param(String),
-    /// A request header.
-    Header(String),
-    /// A query parameter.
-    Query(String),
-}
-
-impl Source {
-    /// Flow-style YAML (`{param: tenantUid}` or `token`).
-    pub fn to_yaml(&self) -> String {
-        match self {
-            Source::Token => "token".into(),
-            Source::Param(n) => format!("{{param: {n}}}"),
-            Source::Header(n) => format!("{{header: {n}}}"),
-            Source::Query(n) => format!("{{query: {n}}}"),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,13 +205,13 @@ impl Matcher {
 }
 
 /// An output route group: shared settings and the condition that sends routes to it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Group {
     /// Name (for `group:` in rules and error messages).
     pub name: String,
     /// Comment written above the group.
     pub comment: Option<String>,
-    /// Which routes go to it; `None` = all.
+    /// Which routes go to it; `None` = only routes pinned to it (or every unclaimed route, for the last group).
     pub when: Option<Matcher>,
     /// `upstream:`.
     pub upstream: Option<String>,
@@ -352,14 +328,7 @@ impl Rules {
         if groups.is_empty() {
             groups.push(Group {
                 name: "default".into(),
-                comment: None,
-                when: None,
-                upstream: None,
-                host: None,
-                tenant: None,
-                relation: None,
-                caller: None,
-                project: None,
+                ..Group::default()
             });
         }
         let mut rules = Vec::with_capacity(def.rules.len());
