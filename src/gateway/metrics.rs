@@ -79,6 +79,12 @@ impl RequestCounters {
 impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Self {
+        // INVARIANT: the definitions below are static (valid names, unique, label counts match);
+        // `try_new` can only fail if one of them is edited into an invalid one, which every test catches.
+        Self::try_new().expect("static metric definitions are valid")
+    }
+
+    fn try_new() -> prometheus::Result<Self> {
         let registry = Registry::new();
         let durations = HistogramVec::new(
             HistogramOpts::new(
@@ -88,7 +94,7 @@ impl Metrics {
             .buckets(DURATION_BUCKETS.to_vec()),
             &["stage"],
         )
-        .expect("static metric definition");
+        ?;
         let m = Metrics {
             requests: IntCounterVec::new(
                 Opts::new(
@@ -96,8 +102,7 @@ impl Metrics {
                     "Requests by decision, reason and action",
                 ),
                 &["decision", "reason", "action"],
-            )
-            .expect("static metric definition"),
+            )?,
             decision_seconds: durations.with_label_values(&["decision"]),
             upstream_seconds: durations.with_label_values(&["upstream"]),
             total_seconds: durations.with_label_values(&["total"]),
@@ -107,52 +112,44 @@ impl Metrics {
                     "Token signature verifications by result",
                 ),
                 &["result"],
-            )
-            .expect("static metric definition"),
+            )?,
             token_cache_hits: IntCounter::new(
                 "rolegate_token_cache_hits_total",
                 "Verified-token cache hits",
-            )
-            .expect("static metric definition"),
+            )?,
             token_cache_misses: IntCounter::new(
                 "rolegate_token_cache_misses_total",
                 "Verified-token cache misses",
-            )
-            .expect("static metric definition"),
+            )?,
             upstream_responses: IntCounterVec::new(
                 Opts::new(
                     "rolegate_upstream_responses_total",
                     "Upstream responses by status class (1xx-5xx), or error when none came",
                 ),
                 &["class"],
-            )
-            .expect("static metric definition"),
+            )?,
             policy_info: IntGaugeVec::new(
                 Opts::new(
                     "rolegate_policy_info",
                     "The policy revision being served (value 1)",
                 ),
                 &["revision"],
-            )
-            .expect("static metric definition"),
+            )?,
             reloads: IntCounterVec::new(
                 Opts::new(
                     "rolegate_policy_reloads_total",
                     "Policy (re)loads by result",
                 ),
                 &["result"],
-            )
-            .expect("static metric definition"),
+            )?,
             last_reload_success: Gauge::new(
                 "rolegate_policy_last_reload_success_timestamp_seconds",
                 "Unix time of the last successful policy load",
-            )
-            .expect("static metric definition"),
+            )?,
             token_cache_entries: IntGauge::new(
                 "rolegate_token_cache_entries",
                 "Verified tokens in the cache",
-            )
-            .expect("static metric definition"),
+            )?,
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -168,12 +165,12 @@ impl Metrics {
             Box::new(m.token_cache_entries.clone()),
         ];
         for c in collectors {
-            m.registry.register(c).expect("metric names are unique");
+            m.registry.register(c)?;
         }
         for result in ["success", "failure"] {
             m.reloads.with_label_values(&[result]);
         }
-        m
+        Ok(m)
     }
 
     /// Counts a token verification by result (`valid` or a token error reason).
