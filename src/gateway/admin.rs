@@ -93,7 +93,7 @@ impl ServeHttp for Admin {
             }
             ("GET", "/policy") => json(200, self.policy_json()),
             ("POST", "/reload") => match &self.shared.reloader {
-                Some(r) => match r.reload().await {
+                Some(r) => match r.reload_by(crate::reload::Trigger::Admin).await {
                     Ok(outcome) => json(
                         200,
                         serde_json::json!({"result": outcome.as_str(), "revision": self.shared.runtime.load().policy.revision()}),

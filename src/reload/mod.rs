@@ -1,11 +1,14 @@
 //! Reload: read -> compile -> validate -> swap, off the request path; a bad config never takes effect.
 
 use std::path::PathBuf;
-use std::sync::Weak;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
+mod stamp;
 mod triggers;
 
-pub use triggers::{triggers_service, Triggers, DEBOUNCE};
+pub use stamp::Stamp;
+pub use triggers::{triggers_service, Triggers, DEBOUNCE, MAX_DELAY};
 
 use crate::config::load_file;
 use crate::gateway::{Overrides, Runtime, Shared};
@@ -29,12 +32,48 @@ impl Outcome {
     }
 }
 
+/// What asked for a reload (named in the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `POST /reload` on the admin listener.
+    Admin,
+    /// SIGHUP.
+    Signal,
+    /// A change to a file the configuration read.
+    Files,
+    /// A direct call (embedding programs, tests).
+    Api,
+}
+
+impl Trigger {
+    /// `admin`, `signal`, `files` or `api`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Admin => "admin",
+            Trigger::Signal => "signal",
+            Trigger::Files => "files",
+            Trigger::Api => "api",
+        }
+    }
+}
+
+/// What the blocking half of a reload produced.
+enum Built {
+    /// Every input file is as it was at the last good load: nothing to do.
+    Same,
+    /// A runtime (or the reason there is none), with the stamp taken before reading.
+    Done(Stamp, Vec<PathBuf>, Result<Box<Runtime>, String>),
+}
+
 /// Rebuilds the runtime from the configuration file and swaps it in.
 pub struct Reloader {
     path: PathBuf,
     overrides: Overrides,
     shared: Weak<Shared>,
-    lock: tokio::sync::Mutex<()>,
+    /// One reload at a time; holds the input stamp of the last good load (None: unknown).
+    last_good: tokio::sync::Mutex<Option<Stamp>>,
+    watch_files: AtomicBool,
+    swaps: tokio::sync::watch::Sender<u64>,
 }
 
 impl Reloader {
@@ -44,7 +83,9 @@ impl Reloader {
             path,
             overrides,
             shared,
-            lock: tokio::sync::Mutex::new(()),
+            last_good: tokio::sync::Mutex::new(None),
+            watch_files: AtomicBool::new(true),
+            swaps: tokio::sync::watch::channel(0).0,
         }
     }
 
@@ -53,43 +94,122 @@ impl Reloader {
         &self.path
     }
 
-    /// Reloads now. Concurrent calls run one after the other; requests in flight keep the
-    /// runtime they started with.
+    /// Turns reloading on file changes on (the default) or off; SIGHUP and `POST /reload`
+    /// reload either way. Off suits updates of several files that must take effect together.
+    pub fn set_watch_files(&self, on: bool) {
+        self.watch_files.store(on, Ordering::Relaxed);
+    }
+
+    /// True when file changes trigger reloads.
+    pub fn watches_files(&self) -> bool {
+        self.watch_files.load(Ordering::Relaxed)
+    }
+
+    /// Changes (to a swap count) after every swap, whatever triggered it.
+    pub fn swaps(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.swaps.subscribe()
+    }
+
+    /// Reloads now (trigger `api`). See [`Reloader::reload_by`].
     pub async fn reload(&self) -> Result<Outcome, String> {
-        let _one_at_a_time = self.lock.lock().await;
-        let shared = self
-            .shared
-            .upgrade()
-            .ok_or("the gateway is shutting down")?;
-        let current = shared.runtime.load_full();
-        let path = self.path.clone();
-        let built = match tokio::task::spawn_blocking(move || load_file(&path)).await {
-            Ok(Ok(config)) => Runtime::build(&config, &self.overrides, Some(&current)).await,
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("reload task failed: {e}")),
+        self.reload_by(Trigger::Api).await
+    }
+
+    /// Reloads now: reads and compiles every file again, swaps when the result differs from
+    /// the serving runtime. Concurrent calls run one after the other; requests in flight keep
+    /// the runtime they started with.
+    pub async fn reload_by(&self, trigger: Trigger) -> Result<Outcome, String> {
+        match self.run(trigger, false).await {
+            Some(r) => r,
+            None => Ok(Outcome::Unchanged),
+        }
+    }
+
+    /// Reloads when a file the serving runtime was built from changed since the last good
+    /// load (trigger `files`); `None` when none did (nothing is read, compiled or counted).
+    pub async fn reload_if_changed(&self) -> Option<Result<Outcome, String>> {
+        self.run(Trigger::Files, true).await
+    }
+
+    async fn run(
+        &self,
+        trigger: Trigger,
+        only_if_changed: bool,
+    ) -> Option<Result<Outcome, String>> {
+        let mut last_good = self.last_good.lock().await;
+        let Some(shared) = self.shared.upgrade() else {
+            return Some(Err("the gateway is shutting down".into()));
         };
-        match built {
-            Ok(rt) if rt.fingerprint == current.fingerprint => {
-                shared.metrics.reload(true);
-                Ok(Outcome::Unchanged)
-            }
+        let current = shared.runtime.load_full();
+        let built = self
+            .build(current.clone(), (*last_good).filter(|_| only_if_changed))
+            .await;
+        let (before, read, built) = match built {
+            Built::Same => return None,
+            Built::Done(before, read, built) => (before, read, built),
+        };
+        let result = match built {
             Ok(rt) => {
-                let revision = rt.policy.revision().to_string();
-                shared.runtime.store(std::sync::Arc::new(rt));
-                shared.metrics.set_policy(&revision);
-                shared.metrics.reload(true);
-                tracing::info!(target: "rolegate::reload", revision = revision.as_str(), "policy swapped");
-                Ok(Outcome::Swapped)
+                // The stamp was taken before reading, so it can only be older than what was
+                // compiled: a later event then reloads once more, never too few times.
+                *last_good = (stamp::inputs(&self.path, &rt.files) == read).then_some(before);
+                Ok(self.swap(&shared, &current, *rt, trigger))
             }
             Err(e) => {
+                *last_good = None;
                 shared.metrics.reload(false);
-                tracing::error!(target: "rolegate::reload", error = e.as_str(), "configuration refused; the previous revision keeps serving");
+                tracing::error!(target: "rolegate::reload", trigger = trigger.as_str(), error = e.as_str(), "configuration refused; the previous revision keeps serving");
                 if let Ok(mut s) = shared.status.lock() {
                     s.last_error = Some(e.clone());
                     s.last_error_at = Some(crate::gateway::proxy::now_secs());
                 }
                 Err(e)
             }
+        };
+        Some(result)
+    }
+
+    /// Reads, compiles and validates on a blocking thread, away from every request.
+    async fn build(&self, current: Arc<Runtime>, skip_if: Option<Stamp>) -> Built {
+        let path = self.path.clone();
+        let overrides = self.overrides.clone();
+        let handle = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let read = stamp::inputs(&path, &current.files);
+            let before = Stamp::of(&read);
+            if skip_if == Some(before) {
+                return Built::Same;
+            }
+            let rt = load_file(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|config| {
+                    handle.block_on(Runtime::build(&config, &overrides, Some(&current)))
+                });
+            Built::Done(before, read, rt.map(Box::new))
+        });
+        match task.await {
+            Ok(b) => b,
+            Err(e) => Built::Done(
+                Stamp::of(&[]),
+                Vec::new(),
+                Err(format!("the reload task failed: {e}")),
+            ),
         }
+    }
+
+    /// Swaps `rt` in unless it is what `current` already is; counts and logs either way.
+    fn swap(&self, shared: &Shared, current: &Runtime, rt: Runtime, trigger: Trigger) -> Outcome {
+        if rt.fingerprint == current.fingerprint {
+            shared.metrics.reload(true);
+            tracing::info!(target: "rolegate::reload", trigger = trigger.as_str(), revision = current.policy.short_revision(), "configuration unchanged");
+            return Outcome::Unchanged;
+        }
+        let revision = rt.policy.revision().to_string();
+        shared.runtime.store(Arc::new(rt));
+        shared.metrics.set_policy(&revision);
+        shared.metrics.reload(true);
+        self.swaps.send_modify(|n| *n += 1);
+        tracing::info!(target: "rolegate::reload", trigger = trigger.as_str(), revision = revision.as_str(), "policy swapped");
+        Outcome::Swapped
     }
 }

@@ -1,19 +1,24 @@
 //! Reload triggers: SIGHUP and a debounced watch on every file the configuration read.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use notify::{RecursiveMode, Watcher};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::{background_service, BackgroundService, GenBackgroundService};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
 
+use super::{Reloader, Trigger};
 use crate::gateway::Shared;
 
 /// Quiet time after the last file event before a reload starts (bursts coalesce into one).
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
+/// Longest a stream of file events may hold a reload back.
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// The background service that turns SIGHUP and file changes into reloads.
 pub struct Triggers {
@@ -25,19 +30,70 @@ pub fn triggers_service(shared: Arc<Shared>) -> GenBackgroundService<Triggers> {
     background_service("reload triggers", Triggers { shared })
 }
 
-/// Directories holding the runtime's files: watching directories catches editors that write a
-/// temporary file and rename it, and a Kubernetes ConfigMap's `..data` symlink flip.
-fn watched_dirs(shared: &Shared) -> BTreeSet<PathBuf> {
-    shared
-        .runtime
-        .load()
-        .files
-        .iter()
-        .filter_map(|f| {
-            let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
-            abs.parent().map(|p| p.to_path_buf())
-        })
-        .collect()
+/// Directories holding the runtime's files. Watching directories catches editors that write a
+/// temporary file and rename it, and a Kubernetes ConfigMap's `..data` symlink flip (seen in
+/// the directory the path names); the directory a symlinked file resolves to is watched too,
+/// so editing the target in place is seen.
+fn wanted_dirs(shared: &Shared) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for f in shared.runtime.load().files.iter() {
+        let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+        dirs.extend(abs.parent().map(Path::to_path_buf));
+        if let Ok(real) = std::fs::canonicalize(&abs) {
+            dirs.extend(real.parent().map(Path::to_path_buf));
+        }
+    }
+    dirs
+}
+
+/// The directory watch: what is watched now, and the watcher (None when unavailable).
+struct Watch {
+    watcher: Option<RecommendedWatcher>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl Watch {
+    /// Watches what the serving runtime read; a directory that cannot be watched now is tried
+    /// again at the next call.
+    fn update(&mut self, shared: &Shared) {
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        let want = wanted_dirs(shared);
+        for d in self.dirs.difference(&want) {
+            // A directory that is gone (an old ConfigMap revision) is no longer watched anyway.
+            let _ = w.unwatch(d);
+        }
+        self.dirs.retain(|d| want.contains(d));
+        for d in want {
+            if self.dirs.contains(&d) {
+                continue;
+            }
+            match w.watch(&d, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.dirs.insert(d);
+                }
+                Err(e) => {
+                    tracing::warn!(target: "rolegate::reload", dir = %d.display(), error = %e, "cannot watch")
+                }
+            }
+        }
+    }
+}
+
+/// Waits until events stop for [`DEBOUNCE`], or [`MAX_DELAY`] at most.
+async fn settle(rx: &mut UnboundedReceiver<()>) {
+    let deadline = Instant::now() + MAX_DELAY;
+    loop {
+        let wait = DEBOUNCE.min(deadline.saturating_duration_since(Instant::now()));
+        if wait.is_zero() {
+            return;
+        }
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(())) => {}
+            Ok(None) | Err(_) => return,
+        }
+    }
 }
 
 #[async_trait]
@@ -47,37 +103,31 @@ impl BackgroundService for Triggers {
             let _ = shutdown.changed().await;
             return;
         };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let mut watcher = match notify::recommended_watcher(
-            move |ev: notify::Result<notify::Event>| {
-                if ev.is_ok() {
-                    let _ = tx.send(());
-                }
-            },
-        ) {
-            Ok(w) => Some(w),
+        // First of all: from here on SIGHUP reloads instead of ending the process.
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!(target: "rolegate::reload", error = %e, "file watching unavailable; SIGHUP and POST /reload still work");
+                tracing::warn!(target: "rolegate::reload", error = %e, "SIGHUP unavailable; file changes and POST /reload still reload");
                 None
             }
         };
-        let mut dirs = BTreeSet::new();
-        let rewatch = |watcher: &mut Option<notify::RecommendedWatcher>,
-                       dirs: &mut BTreeSet<PathBuf>| {
-            let Some(w) = watcher.as_mut() else { return };
-            let want = watched_dirs(&self.shared);
-            for d in dirs.difference(&want) {
-                let _ = w.unwatch(d);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            // Opening and reading a file is no change; reading the configuration (a reload
+            // itself) must not trigger another reload.
+            if ev.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+                let _ = tx.send(());
             }
-            for d in want.difference(dirs) {
-                if let Err(e) = w.watch(d, RecursiveMode::NonRecursive) {
-                    tracing::warn!(target: "rolegate::reload", dir = %d.display(), error = %e, "cannot watch");
-                }
-            }
-            *dirs = want;
+        });
+        let mut watch = Watch {
+            watcher: watcher
+                .map_err(|e| tracing::warn!(target: "rolegate::reload", error = %e, "file watching unavailable; SIGHUP and POST /reload still reload"))
+                .ok(),
+            dirs: BTreeSet::new(),
         };
-        rewatch(&mut watcher, &mut dirs);
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        watch.update(&self.shared);
+        let mut swaps = reloader.swaps();
+        tracing::info!(target: "rolegate::reload", dirs = ?watch.dirs, sighup = hup.is_some(), "reload triggers ready");
         loop {
             let hup_recv = async {
                 match hup.as_mut() {
@@ -87,14 +137,25 @@ impl BackgroundService for Triggers {
             };
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = hup_recv => {}
+                _ = hup_recv => {
+                    let _ = reloader.reload_by(Trigger::Signal).await;
+                }
+                Ok(()) = swaps.changed() => {}
                 Some(()) = rx.recv() => {
-                    // Coalesce a burst of events into one reload.
-                    while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+                    settle(&mut rx).await;
+                    on_files_changed(reloader).await;
                 }
             }
-            let _ = reloader.reload().await;
-            rewatch(&mut watcher, &mut dirs);
+            // Whatever reloaded, watch what the serving runtime reads now.
+            swaps.mark_unchanged();
+            watch.update(&self.shared);
         }
+    }
+}
+
+/// A settled burst of file events: reload if watching is on and an input file changed.
+async fn on_files_changed(reloader: &Reloader) {
+    if reloader.watches_files() {
+        let _ = reloader.reload_if_changed().await;
     }
 }

@@ -61,6 +61,9 @@ impl Upstream {
 }
 
 fn serve(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
+    // The head and the body go out in two writes: without this, each keep-alive response after
+    // the first waits for the gateway's delayed ACK (about 40 ms).
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut out = stream;
     loop {
