@@ -92,7 +92,7 @@ fn bearer(req: &RequestHeader) -> Result<Option<&str>, &'static str> {
     Ok(Some(token))
 }
 
-/// Size limits and target form, checked before anything else.
+/// Size limits and the Host header, checked before anything else.
 fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
     let early = |status, detail: &str| {
         Err(Early {
@@ -101,7 +101,7 @@ fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
             detail: detail.to_string(),
         })
     };
-    let target_len = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    let target_len = req.raw_path().len();
     if target_len > rt.settings.max_uri_bytes {
         return early(
             414,
@@ -119,20 +119,13 @@ fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
             "the request headers are larger than this gateway accepts",
         );
     }
-    if req.uri.authority().is_some() {
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let authority = req.uri.authority().map(|a| a.as_str());
-        if host.is_some_and(|h| {
-            Some(h) != authority && !authority.is_some_and(|a| a.eq_ignore_ascii_case(h))
-        }) {
-            return early(
-                400,
-                "the absolute request target names another host than the Host header",
-            );
-        }
+    // The URI the parser built may hold a repaired (percent-encoded) copy of a target that had
+    // raw spaces, controls or non-ASCII bytes; refuse those targets outright.
+    if req.raw_path().iter().any(|&b| b <= b' ' || b >= 0x7f) {
+        return early(
+            400,
+            "the request target has characters that must be percent-encoded",
+        );
     }
     if req.headers.get_all(http::header::HOST).iter().count() > 1 {
         return early(400, "more than one Host header");
@@ -140,12 +133,10 @@ fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
     Ok(())
 }
 
-/// Host for route matching: the target's authority or the Host header, without port.
+/// Host for route matching: the Host header without port. (pingora refuses an absolute-form
+/// target whose authority disagrees with Host before any filter runs.)
 fn host_of(req: &RequestHeader) -> Option<&str> {
-    let raw = match req.uri.authority() {
-        Some(a) => a.as_str(),
-        None => req.headers.get(http::header::HOST)?.to_str().ok()?,
-    };
+    let raw = req.headers.get(http::header::HOST)?.to_str().ok()?;
     if let Some(rest) = raw.strip_prefix('[') {
         return Some(rest.find(']').map_or(raw, |i| &raw[..i + 2]));
     }
@@ -213,7 +204,7 @@ impl Gateway {
         if let Some(m) = &route {
             if m.entry.is_public() {
                 ctx.canonical_path = canonical.to_string();
-                ctx.rewritten = rewritten(raw_path, &canonical, query, req);
+                ctx.rewritten = rewritten(&canonical, query, req);
                 return Ok(Decision::allow(Reason::PublicRoute, None).on(None, Some(m.idx)));
             }
         }
@@ -246,7 +237,7 @@ impl Gateway {
         };
         ctx.canonical_path = canonical.to_string();
         if decision.allowed {
-            ctx.rewritten = rewritten(raw_path, &canonical, query, req);
+            ctx.rewritten = rewritten(&canonical, query, req);
         }
         ctx.caller = Some(caller);
         ctx.subject = Some(subject);
@@ -254,14 +245,17 @@ impl Gateway {
     }
 }
 
-/// The path and query to forward when the client's differ from the canonical form.
-fn rewritten(
-    raw_path: &str,
-    canonical: &str,
-    query: Option<&str>,
-    req: &RequestHeader,
-) -> Option<String> {
-    if raw_path == canonical && req.uri.authority().is_none() && req.uri.scheme().is_none() {
+/// The target to forward when the client's differs from the canonical form (dot segments,
+/// escapes, an absolute-form target): the upstream always receives exactly what was authorized.
+fn rewritten(canonical: &str, query: Option<&str>, req: &RequestHeader) -> Option<String> {
+    let want_len = canonical.len() + query.map_or(0, |q| q.len() + 1);
+    let raw = req.raw_path();
+    let same = raw.len() == want_len
+        && raw.starts_with(canonical.as_bytes())
+        && query.is_none_or(|q| {
+            raw[canonical.len()] == b'?' && &raw[canonical.len() + 1..] == q.as_bytes()
+        });
+    if same {
         return None;
     }
     Some(match query {

@@ -1,0 +1,563 @@
+//! The adversarial corpus (tests/adversarial/*.yaml) against the real proxy: every case is a raw
+//! HTTP request with an expected status; forwarded requests are checked at the upstream, and
+//! nothing is ever forwarded that the policy does not allow for the forwarded path.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::KeyPair;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use common::root;
+use common::upstream::{free_port, Upstream};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use rolegate::gateway::server::{load_runtime, Listeners, RunningGateway};
+use rolegate::gateway::{Overrides, Shared};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const SECRET: &[u8] = b"adversarial-secret-0123456789abcdef";
+const ISS: &str = "https://idp.test/realms/acme";
+
+/// One case of the corpus.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    /// Attack class in threats.md (1-35).
+    class: u8,
+    name: String,
+    #[serde(default = "get")]
+    method: String,
+    /// Request target, sent as is.
+    #[serde(default)]
+    target: String,
+    /// Named token for `Authorization: Bearer` (see `token()`).
+    #[serde(default)]
+    token: Option<String>,
+    /// Extra header lines, sent as written (duplicates allowed).
+    #[serde(default)]
+    headers: Vec<String>,
+    /// Host header (default `gateway.test`); `none` sends no Host.
+    #[serde(default)]
+    host: Option<String>,
+    /// A whole raw request instead of method/target/headers (`{TOKEN:name}` is replaced).
+    #[serde(default)]
+    raw: Option<String>,
+    /// Acceptable statuses; 0 means the gateway closed the connection without answering.
+    expect: Expect,
+    /// The exact target the upstream must receive (for forwarded cases).
+    #[serde(default)]
+    forwarded: Option<String>,
+    /// Headers that must not reach the upstream.
+    #[serde(default)]
+    absent: Vec<String>,
+    /// Headers the upstream must see with these values.
+    #[serde(default)]
+    upstream: BTreeMap<String, String>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Expect {
+    One(u16),
+    Any(Vec<u16>),
+}
+
+impl Expect {
+    fn allows(&self, s: u16) -> bool {
+        match self {
+            Expect::One(e) => *e == s,
+            Expect::Any(v) => v.contains(&s),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Corpus {
+    cases: Vec<Case>,
+}
+
+struct Env {
+    gw: RunningGateway,
+    upstream: Upstream,
+    rsa_private_pem: String,
+    rsa_public_pem: Vec<u8>,
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        rolegate::auth::install_crypto_provider();
+        let upstream = Upstream::start();
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::fs::write(dir.join("secret.txt"), SECRET).unwrap();
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let private = pem(
+            "PRIVATE KEY",
+            AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&rsa)
+                .unwrap()
+                .as_ref(),
+        );
+        let public = pem("PUBLIC KEY", rsa.public_key().as_der().unwrap().as_ref());
+        std::fs::write(dir.join("rsa.pem"), &public).unwrap();
+        let config = std::fs::read_to_string(root().join("tests/adversarial/gateway.yaml"))
+            .unwrap()
+            .replace("UPSTREAM", &upstream.addr);
+        let path = dir.join("gateway.yaml");
+        std::fs::write(&path, config).unwrap();
+        let runtime = load_runtime(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        let listeners = Listeners {
+            proxy: format!("127.0.0.1:{}", free_port()),
+            admin: format!("127.0.0.1:{}", free_port()),
+            threads: 1,
+            grace_period_seconds: 0,
+        };
+        let gw = RunningGateway::start(
+            Shared::new(runtime, None, Overrides::default()),
+            listeners,
+            Vec::new(),
+        )
+        .unwrap();
+        Env {
+            gw,
+            upstream,
+            rsa_private_pem: private,
+            rsa_public_pem: public.into_bytes(),
+        }
+    })
+}
+
+fn now() -> i64 {
+    rolegate::gateway::proxy::now_secs() as i64
+}
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn hs(claims: &Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+/// A token signed with HMAC over a hand-made header (for header tricks).
+fn hs_with_header(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let msg = format!("{}.{}", b64(header), b64(claims));
+    let sig = jsonwebtoken::crypto::sign(
+        msg.as_bytes(),
+        &EncodingKey::from_secret(secret),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{msg}.{sig}")
+}
+
+fn base(tenant: Value, roles: Value) -> Value {
+    json!({"iss": ISS, "aud": "rolegate", "sub": "u1", "tenant": tenant, "roles": roles, "iat": now(), "exp": now() + 600})
+}
+
+fn with(mut v: Value, key: &str, val: Value) -> Value {
+    v[key] = val;
+    v
+}
+
+fn without(mut v: Value, key: &str) -> Value {
+    v.as_object_mut().unwrap().remove(key);
+    v
+}
+
+/// The named tokens the corpus uses.
+fn token(name: &str) -> String {
+    let e = env();
+    let viewer = base(json!("acme"), json!(["Viewer"]));
+    let hdr = json!({"alg": "HS256", "typ": "JWT"});
+    match name {
+        "viewer" => hs(&viewer),
+        "admin" => hs(&base(json!("acme"), json!(["Admin"]))),
+        "eu-admin" => hs(&base(json!("acme-eu"), json!(["Admin"]))),
+        "us-viewer" => hs(&base(json!("acme-us"), json!(["Viewer"]))),
+        "globex-admin" => hs(&base(json!("globex"), json!(["Admin"]))),
+        "p1-reader" => hs(&with(
+            base(json!("acme"), json!([])),
+            "project_roles",
+            json!({"p1": ["Project Reader"]}),
+        )),
+        "project-role-tenant-wide" => hs(&base(json!("acme"), json!(["Project Reader"]))),
+        "alg-none" => format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&viewer)),
+        "alg-None-sig" => format!("{}.{}.c2ln", b64(&json!({"alg": "None"})), b64(&viewer)),
+        "alg-missing" => format!("{}.{}.c2ln", b64(&json!({"typ": "JWT"})), b64(&viewer)),
+        "empty-sig" => {
+            let t = hs(&viewer);
+            format!("{}.", t.rsplit_once('.').unwrap().0)
+        }
+        "bad-sig" => encode(
+            &Header::new(Algorithm::HS256),
+            &viewer,
+            &EncodingKey::from_secret(b"not-the-secret"),
+        )
+        .unwrap(),
+        "rsa-ok" => encode(
+            &Header::new(Algorithm::RS256),
+            &with(
+                without(viewer.clone(), "aud"),
+                "iss",
+                json!("https://rsa.test"),
+            ),
+            &EncodingKey::from_rsa_pem(e.rsa_private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap(),
+        "rsa-pubkey-as-hmac" => hs_with_header(
+            &hdr,
+            &with(viewer.clone(), "iss", json!("https://rsa.test")),
+            &e.rsa_public_pem,
+        ),
+        "ecdsa-zero" => format!(
+            "{}.{}.{}",
+            b64(&json!({"alg": "ES256"})),
+            b64(&with(viewer.clone(), "iss", json!("https://rsa.test"))),
+            URL_SAFE_NO_PAD.encode([0u8; 64])
+        ),
+        "es256-on-hs-issuer" => format!(
+            "{}.{}.{}",
+            b64(&json!({"alg": "ES256"})),
+            b64(&viewer),
+            URL_SAFE_NO_PAD.encode([0u8; 64])
+        ),
+        "jwk-embedded" => hs_with_header(
+            &json!({"alg": "HS256", "jwk": {"kty": "oct", "k": URL_SAFE_NO_PAD.encode(b"attacker")}}),
+            &viewer,
+            b"attacker",
+        ),
+        "jku" => hs_with_header(
+            &json!({"alg": "HS256", "jku": "http://127.0.0.1:1/jwks"}),
+            &viewer,
+            b"attacker",
+        ),
+        "x5u" => hs_with_header(
+            &json!({"alg": "HS256", "x5u": "http://127.0.0.1:1/cert"}),
+            &viewer,
+            b"attacker",
+        ),
+        "x5c" => hs_with_header(
+            &json!({"alg": "HS256", "x5c": ["MIIB"]}),
+            &viewer,
+            b"attacker",
+        ),
+        "kid-traversal" => hs_with_header(
+            &json!({"alg": "HS256", "kid": "../../../../dev/null"}),
+            &viewer,
+            b"",
+        ),
+        "kid-sql" => hs_with_header(
+            &json!({"alg": "HS256", "kid": "x' UNION SELECT 'secret"}),
+            &viewer,
+            b"secret",
+        ),
+        "kid-url" => hs_with_header(
+            &json!({"alg": "HS256", "kid": "http://127.0.0.1:1/key"}),
+            &viewer,
+            b"attacker",
+        ),
+        "kid-random" => hs_with_header(
+            &json!({"alg": "HS256", "kid": format!("k{}", now())}),
+            &viewer,
+            SECRET,
+        ),
+        "kid-huge" => hs_with_header(
+            &json!({"alg": "HS256", "kid": "k".repeat(10_000)}),
+            &viewer,
+            SECRET,
+        ),
+        "exp-string" => hs(&with(
+            viewer.clone(),
+            "exp",
+            json!((now() + 600).to_string()),
+        )),
+        "exp-null" => hs(&with(viewer.clone(), "exp", Value::Null)),
+        "exp-bool" => hs(&with(viewer.clone(), "exp", json!(true))),
+        "exp-float" => hs(&with(
+            viewer.clone(),
+            "exp",
+            json!((now() + 600) as f64 + 0.5),
+        )),
+        "exp-huge" => hs(&with(viewer.clone(), "exp", json!(1e300))),
+        "exp-negative" => hs(&with(viewer.clone(), "exp", json!(-1))),
+        "exp-missing" => hs(&without(viewer.clone(), "exp")),
+        "nbf-string" => hs(&with(viewer.clone(), "nbf", json!("0"))),
+        "expired" => hs(&with(viewer.clone(), "exp", json!(now() - 3600))),
+        "expired-within-leeway" => hs(&with(viewer.clone(), "exp", json!(now() - 30))),
+        "nbf-future" => hs(&with(viewer.clone(), "nbf", json!(now() + 3600))),
+        "iat-future" => hs(&with(viewer.clone(), "iat", json!(now() + 3600))),
+        "lifetime-too-long" => hs(&with(viewer.clone(), "exp", json!(now() + 30 * 86400))),
+        "iss-trailing-slash" => hs(&with(viewer.clone(), "iss", json!(format!("{ISS}/")))),
+        "iss-case" => hs(&with(viewer.clone(), "iss", json!(ISS.to_uppercase()))),
+        "iss-missing" => hs(&without(viewer.clone(), "iss")),
+        "wrong-aud" => hs(&with(viewer.clone(), "aud", json!("other-service"))),
+        "aud-missing" => hs(&without(viewer.clone(), "aud")),
+        "aud-array" => hs(&with(viewer.clone(), "aud", json!(["other", "rolegate"]))),
+        "tenant-missing" => hs(&without(viewer.clone(), "tenant")),
+        "tenant-empty" => hs(&base(json!(""), json!(["Viewer"]))),
+        "tenant-array" => hs(&base(json!(["acme"]), json!(["Viewer"]))),
+        "tenant-number" => hs(&base(json!(7), json!(["Viewer"]))),
+        "tenant-other" => hs(&base(json!("globex"), json!(["Viewer"]))),
+        "roles-number" => hs(&base(json!("acme"), json!(5))),
+        "roles-lowercase" => hs(&base(json!("acme"), json!(["admin"]))),
+        "roles-space" => hs(&base(json!("acme"), json!([" Admin"]))),
+        "roles-unknown" => hs(&base(json!("acme"), json!(["Superuser"]))),
+        "roles-string" => hs(&base(json!("acme"), json!("Viewer Admin"))),
+        "roles-nested-array" => hs(&base(json!("acme"), json!([["Admin"]]))),
+        "two-segments" => hs(&viewer).rsplit_once('.').unwrap().0.to_string(),
+        "four-segments" => format!("{}.x", hs(&viewer)),
+        "padded" => {
+            let t = hs(&viewer);
+            let (h, rest) = t.split_once('.').unwrap();
+            format!("{h}==.{rest}")
+        }
+        "std-base64" => {
+            let t = hs(&viewer);
+            let (msg, sig) = t.rsplit_once('.').unwrap();
+            format!("{msg}.{}", sig.replace('-', "+").replace('_', "/"))
+        }
+        "dup-claim" => {
+            let payload = format!(
+                r#"{{"iss":"{ISS}","aud":"rolegate","tenant":"globex","tenant":"acme","roles":["Admin"],"exp":{}}}"#,
+                now() + 600
+            );
+            let msg = format!("{}.{}", b64(&hdr), URL_SAFE_NO_PAD.encode(payload));
+            let sig = jsonwebtoken::crypto::sign(
+                msg.as_bytes(),
+                &EncodingKey::from_secret(SECRET),
+                Algorithm::HS256,
+            )
+            .unwrap();
+            format!("{msg}.{sig}")
+        }
+        "crit" => hs_with_header(&json!({"alg": "HS256", "crit": ["exp"]}), &viewer, SECRET),
+        "deep" => {
+            let mut v = json!("x");
+            for _ in 0..64 {
+                v = json!([v]);
+            }
+            hs(&with(viewer.clone(), "nest", v))
+        }
+        "huge" => hs(&with(viewer.clone(), "pad", json!("p".repeat(6000)))),
+        "garbage" => "not-a-token".to_string(),
+        other => panic!("unknown token name `{other}`"),
+    }
+}
+
+/// One raw request on a fresh connection: the status, or 0 if the gateway closed without answering.
+fn send(bytes: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(&env().gw.proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if s.write_all(bytes).is_err() {
+        return (0, String::new(), String::new());
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let request_id = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-request-id:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, request_id, text)
+}
+
+fn request_bytes(c: &Case) -> Vec<u8> {
+    if let Some(raw) = &c.raw {
+        let mut r = raw.clone();
+        while let Some(start) = r.find("{TOKEN:") {
+            let end = start + r[start..].find('}').unwrap();
+            r.replace_range(start..=end, &token(&r[start + 7..end]));
+        }
+        return r.into_bytes();
+    }
+    let mut req = format!("{} {} HTTP/1.1\r\n", c.method, c.target);
+    match c.host.as_deref() {
+        None => req.push_str("Host: gateway.test\r\n"),
+        Some("none") => {}
+        Some(h) => req.push_str(&format!("Host: {h}\r\n")),
+    }
+    if let Some(t) = &c.token {
+        req.push_str(&format!("Authorization: Bearer {}\r\n", token(t)));
+    }
+    for h in &c.headers {
+        let h = match h.find("{TOKEN:") {
+            Some(start) => {
+                let end = start + h[start..].find('}').unwrap();
+                format!(
+                    "{}{}{}",
+                    &h[..start],
+                    token(&h[start + 7..end]),
+                    &h[end + 1..]
+                )
+            }
+            None => h.clone(),
+        };
+        req.push_str(&h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    req.into_bytes()
+}
+
+fn corpus_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("tests/adversarial"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("corpus-"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_corpus_passes_with_no_bypass() {
+    let e = env();
+    let mut failures = Vec::new();
+    let mut classes = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for file in corpus_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let corpus: Corpus =
+            rolegate::config::parse_yaml(&text, &file.display().to_string().into())
+                .unwrap_or_else(|e| panic!("{e}"));
+        for c in corpus.cases {
+            n += 1;
+            classes.insert(c.class);
+            let before = e.upstream.requests().len();
+            let (status, rid, text) = send(&request_bytes(&c));
+            let label = format!(
+                "[{}] class {} {}",
+                file.file_name().unwrap().to_string_lossy(),
+                c.class,
+                c.name
+            );
+            if !c.expect.allows(status) {
+                failures.push(format!(
+                    "{label}: got {status}, want {:?}\n{}",
+                    c.expect,
+                    text.lines().last().unwrap_or("")
+                ));
+                continue;
+            }
+            let seen = e.upstream.requests();
+            let forwarded: Vec<_> = seen[before..]
+                .iter()
+                .filter(|s| s.header("x-request-id") == vec![rid.as_str()])
+                .collect();
+            if status != 200 && !forwarded.is_empty() {
+                failures.push(format!(
+                    "{label}: answered {status} but the upstream saw the request"
+                ));
+            }
+            if status == 200 {
+                let Some(up) = forwarded.first() else {
+                    if c.forwarded.is_some() {
+                        failures.push(format!("{label}: 200 but nothing reached the upstream"));
+                    }
+                    continue;
+                };
+                if let Some(want) = &c.forwarded {
+                    if &up.target != want {
+                        failures.push(format!(
+                            "{label}: upstream got `{}`, want `{want}`",
+                            up.target
+                        ));
+                    }
+                }
+                for h in &c.absent {
+                    if !up.header(&h.to_ascii_lowercase()).is_empty() {
+                        failures.push(format!(
+                            "{label}: `{h}` reached the upstream: {:?}",
+                            up.header(&h.to_ascii_lowercase())
+                        ));
+                    }
+                }
+                for (k, v) in &c.upstream {
+                    if up.header(&k.to_ascii_lowercase()) != vec![v.as_str()] {
+                        failures.push(format!(
+                            "{label}: upstream `{k}` is {:?}, want `{v}`",
+                            up.header(&k.to_ascii_lowercase())
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(n >= 150, "only {n} cases");
+    // Classes 29-32 and 35 are about loading policies and keys: tests/reload.rs and tests/auth_sources.rs.
+    let missing: Vec<u8> = (1..=28)
+        .chain([33, 34])
+        .filter(|c| !classes.contains(c))
+        .collect();
+    assert!(missing.is_empty(), "classes without a case: {missing:?}");
+}
