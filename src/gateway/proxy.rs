@@ -306,6 +306,8 @@ impl ProxyHttp for Gateway {
             Err(e) => (Decision::deny(e.status, e.reason), Some(e.detail)),
         };
         ctx.decision = Some(decision);
+        // Counted when decided, so a client that has its answer also finds it in /metrics.
+        rt.counters.count(&self.shared.metrics, &decision);
         if decision.allowed {
             return Ok(false);
         }
@@ -482,7 +484,7 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Counts and logs the decision once the response is done.
+    /// Records the total time and upstream status, and logs the decision, once the response is done.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let m = &self.shared.metrics;
         let total = ctx.start.elapsed();
@@ -493,7 +495,6 @@ impl ProxyHttp for Gateway {
         let (Some(rt), Some(d)) = (&ctx.runtime, &ctx.decision) else {
             return;
         };
-        rt.counters.count(m, d);
         decision_log::emit(&decision_log::Line {
             settings: &rt.settings.decision_log,
             request_id: &ctx.request_id,
