@@ -262,3 +262,46 @@ fn an_unreachable_jwks_url_fails_the_load_with_its_address() {
     let e = block(load(vec![iss], dir.path())).err().unwrap();
     assert!(e.contains("`down`") && e.contains(&port.to_string()), "{e}");
 }
+
+#[test]
+fn garbage_and_oversized_jwks_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("garbage.json"), "<html>not json</html>").unwrap();
+    std::fs::write(dir.path().join("empty.json"), r#"{"keys": []}"#).unwrap();
+    let big = format!(r#"{{"keys": [], "pad": "{}"}}"#, "x".repeat(1_100_000));
+    std::fs::write(dir.path().join("huge.json"), big).unwrap();
+    for (file, want) in [
+        ("garbage.json", "not a JWKS"),
+        ("empty.json", "no usable key"),
+        ("huge.json", "larger than 1 MiB"),
+    ] {
+        let mut iss = issuer("j", &["ES256"]);
+        iss.jwks_file = Some(file.into());
+        let e = block(load(vec![iss], dir.path())).err().unwrap();
+        assert!(e.contains(want), "{file}: {e}");
+    }
+}
+
+#[test]
+fn a_jwks_url_that_never_answers_fails_the_load_within_the_fetch_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        // Accept and hold connections without answering.
+        let conns: Vec<_> = l.incoming().take(1).flatten().collect();
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        drop(conns);
+    });
+    let mut iss = issuer("slow", &["RS256"]);
+    iss.jwks_url = Some(format!("http://{addr}/jwks"));
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let e = block(load(vec![iss], dir.path())).err().unwrap();
+    let waited = started.elapsed();
+    assert!(e.contains("`slow`"), "{e}");
+    assert!(
+        waited < std::time::Duration::from_secs(7),
+        "waited {waited:?}"
+    );
+    drop(held);
+}
