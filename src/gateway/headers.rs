@@ -35,16 +35,13 @@ pub const METHOD_OVERRIDES: [&str; 3] = [
     "x-method-override",
 ];
 
-/// Forwarding headers, trusted only from configured proxies.
-pub const FORWARDING: [&str; 7] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-real-ip",
-];
+/// Forwarding headers, trusted only from configured proxies (besides every `x-forwarded-*`).
+pub const FORWARDING: [&str; 2] = ["forwarded", "x-real-ip"];
+
+/// True for a forwarding header: kept only from a trusted proxy.
+fn is_forwarding(name: &str) -> bool {
+    name.starts_with("x-forwarded-") || FORWARDING.contains(&name)
+}
 
 /// Who the gateway vouches for on an allowed request.
 pub struct Identity<'a> {
@@ -86,7 +83,7 @@ pub fn rewrite(req: &mut RequestHeader, rw: &Rewrite) -> pingora::Result<()> {
             n.starts_with("x-auth-")
                 || IDENTITY_HEADERS.contains(&n)
                 || METHOD_OVERRIDES.contains(&n)
-                || (!rw.trusted_peer && FORWARDING.contains(&n))
+                || (!rw.trusted_peer && is_forwarding(n))
                 || (!rw.forward_authorization && *name == AUTHORIZATION)
                 || rw.strip.contains(name)
         })
@@ -140,5 +137,52 @@ fn insert_text(req: &mut RequestHeader, name: &'static str, value: &str) -> ping
             .filter(|c| c.is_ascii() && !c.is_ascii_control())
             .collect();
         req.insert_header(name, clean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(headers: &[(&str, &str)], trusted_peer: bool) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+        for (k, v) in headers {
+            req.append_header(k.to_string(), *v).unwrap();
+        }
+        let rw = Rewrite {
+            path_and_query: None,
+            identity: None,
+            action: None,
+            request_id: "rid",
+            forward_authorization: false,
+            strip: &[],
+            client_ip: Some("127.0.0.1".parse().unwrap()),
+            trusted_peer,
+        };
+        rewrite(&mut req, &rw).unwrap();
+        req
+    }
+
+    #[test]
+    fn every_x_forwarded_header_of_an_untrusted_peer_is_dropped() {
+        let names = [
+            "x-forwarded-uri",
+            "x-forwarded-method",
+            "x-forwarded-server",
+            "x-forwarded-path",
+            "x-forwarded-prefix",
+            "x-forwarded-anything",
+            "forwarded",
+            "x-real-ip",
+        ];
+        let sent: Vec<(&str, &str)> = names.iter().map(|n| (*n, "v")).collect();
+        let req = forwarded(&sent, false);
+        for n in names {
+            assert!(req.headers.get(n).is_none(), "{n} reached the upstream");
+        }
+        let req = forwarded(&sent, true);
+        for n in names {
+            assert_eq!(req.headers.get(n).unwrap(), "v", "{n} from a trusted proxy");
+        }
     }
 }
