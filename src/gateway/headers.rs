@@ -29,11 +29,16 @@ pub const IDENTITY_HEADERS: [&str; 10] = [
 ];
 
 /// Method override headers; stripped so the upstream acts on the method that was authorized.
-pub const METHOD_OVERRIDES: [&str; 3] = [
+pub const METHOD_OVERRIDES: [&str; 4] = [
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "x-original-method",
 ];
+
+/// Path override headers (IIS, Symfony, Zend, nginx `auth_request`); stripped even from trusted
+/// proxies so the upstream acts on the path that was authorized.
+pub const PATH_OVERRIDES: [&str; 3] = ["x-original-url", "x-rewrite-url", "x-original-uri"];
 
 /// Forwarding headers, trusted only from configured proxies (besides every `x-forwarded-*`).
 pub const FORWARDING: [&str; 2] = ["forwarded", "x-real-ip"];
@@ -83,6 +88,7 @@ pub fn rewrite(req: &mut RequestHeader, rw: &Rewrite) -> pingora::Result<()> {
             n.starts_with("x-auth-")
                 || IDENTITY_HEADERS.contains(&n)
                 || METHOD_OVERRIDES.contains(&n)
+                || PATH_OVERRIDES.contains(&n)
                 || (!rw.trusted_peer && is_forwarding(n))
                 || (!rw.forward_authorization && *name == AUTHORIZATION)
                 || rw.strip.contains(name)
@@ -183,6 +189,24 @@ mod tests {
         let req = forwarded(&sent, true);
         for n in names {
             assert_eq!(req.headers.get(n).unwrap(), "v", "{n} from a trusted proxy");
+        }
+    }
+
+    #[test]
+    fn path_and_method_overrides_never_reach_the_upstream() {
+        let names = [
+            "x-original-url",
+            "x-rewrite-url",
+            "x-original-uri",
+            "x-original-method",
+            "x-http-method-override",
+        ];
+        let sent: Vec<(&str, &str)> = names.iter().map(|n| (*n, "/admin")).collect();
+        for trusted in [false, true] {
+            let req = forwarded(&sent, trusted);
+            for n in names {
+                assert!(req.headers.get(n).is_none(), "{n} reached the upstream");
+            }
         }
     }
 }
