@@ -133,6 +133,33 @@ fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
     Ok(())
 }
 
+/// True when raw header lines name `Content-Length` (after the request line).
+fn has_content_length_line(raw: &[u8]) -> bool {
+    raw.split(|&b| b == b'\n')
+        .skip(1)
+        .any(|line| line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:"))
+}
+
+/// Refuses Content-Length together with Transfer-Encoding (a request smuggling vector). pingora
+/// frames such a request by Transfer-Encoding and drops Content-Length from the parsed header,
+/// so the raw header is what shows it.
+fn framing(session: &Session) -> Result<(), Early> {
+    let req = session.req_header();
+    if !req.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return Ok(());
+    }
+    if req.headers.contains_key(http::header::CONTENT_LENGTH)
+        || has_content_length_line(&session.as_downstream().to_h1_raw())
+    {
+        return Err(Early {
+            status: 400,
+            reason: Reason::BadRequest,
+            detail: "Content-Length together with Transfer-Encoding is ambiguous framing".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Host for route matching: the Host header without port. (pingora refuses an absolute-form
 /// target whose authority disagrees with Host before any filter runs.)
 fn host_of(req: &RequestHeader) -> Option<&str> {
@@ -186,6 +213,7 @@ impl Gateway {
     ) -> Result<Decision, Early> {
         let req = session.req_header();
         precheck(req, rt)?;
+        framing(session)?;
         let raw_path = req.uri.path();
         let canonical = canonicalize(raw_path).map_err(|e| Early {
             status: 400,
@@ -507,5 +535,25 @@ impl ProxyHttp for Gateway {
             total,
             upstream_status: ctx.upstream_status,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_length_lines_are_found_in_any_case_but_not_in_the_request_line() {
+        let raw =
+            b"POST /content-length: HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(!has_content_length_line(raw));
+        for cl in ["Content-Length: 4", "content-length:4", "CONTENT-LENGTH: 0"] {
+            let raw =
+                format!("POST / HTTP/1.1\r\nHost: a\r\n{cl}\r\nTransfer-Encoding: chunked\r\n\r\n");
+            assert!(has_content_length_line(raw.as_bytes()), "{cl}");
+        }
+        assert!(!has_content_length_line(
+            b"POST / HTTP/1.1\r\nX-Content-Length: 4\r\n\r\n"
+        ));
     }
 }
