@@ -2,8 +2,10 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderName, AUTHORIZATION};
+use http::header::{HeaderName, AUTHORIZATION, CONNECTION};
 use pingora::http::RequestHeader;
+
+use crate::policy::{BoundSource, RouteEntry};
 
 /// Headers the gateway injects; clients can never set them (all of `x-auth-*` is stripped).
 pub const INJECTED: [&str; 5] = [
@@ -46,6 +48,32 @@ pub const FORWARDING: [&str; 2] = ["forwarded", "x-real-ip"];
 /// True for a forwarding header: kept only from a trusted proxy.
 fn is_forwarding(name: &str) -> bool {
     name.starts_with("x-forwarded-") || FORWARDING.contains(&name)
+}
+
+/// The header a route decides on (its tenant or project source) that the client names in
+/// `Connection`: the proxy drops nominated headers before forwarding, so the upstream would never
+/// see the header the decision read.
+pub fn nominated_decision_header<'e>(
+    req: &RequestHeader,
+    entry: &'e RouteEntry,
+) -> Option<&'e HeaderName> {
+    let nominated = |name: &HeaderName| {
+        req.headers
+            .get_all(CONNECTION)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .any(|t| {
+                t.trim_ascii()
+                    .eq_ignore_ascii_case(name.as_str().as_bytes())
+            })
+    };
+    [Some(&entry.tenant), entry.project.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(|source| match source {
+            BoundSource::Header(name) if nominated(name) => Some(name),
+            _ => None,
+        })
 }
 
 /// Who the gateway vouches for on an allowed request.
@@ -189,6 +217,36 @@ mod tests {
         let req = forwarded(&sent, true);
         for n in names {
             assert_eq!(req.headers.get(n).unwrap(), "v", "{n} from a trusted proxy");
+        }
+    }
+
+    #[test]
+    fn a_decision_header_named_in_connection_is_found() {
+        let entry = RouteEntry {
+            template: "GET /x".into(),
+            action: None,
+            tenant: BoundSource::Header(HeaderName::from_static("x-target-tenant")),
+            project: Some(BoundSource::Header(HeaderName::from_static("projectuid"))),
+            relation: Default::default(),
+            caller: Default::default(),
+            upstream: None,
+        };
+        let with = |conn: &str| {
+            let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+            req.append_header("connection", conn).unwrap();
+            req
+        };
+        for (conn, found) in [
+            ("close", None),
+            ("X-Target-Tenant", Some("x-target-tenant")),
+            ("keep-alive, projectUID", Some("projectuid")),
+            ("x-target-tenant-other", None),
+        ] {
+            assert_eq!(
+                nominated_decision_header(&with(conn), &entry).map(HeaderName::as_str),
+                found,
+                "{conn}"
+            );
         }
     }
 

@@ -15,7 +15,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 
-use super::headers::{rewrite, Identity, Rewrite};
+use super::headers::{nominated_decision_header, rewrite, Identity, Rewrite};
 use super::respond::Problem;
 use super::runtime::{CachedCaller, Runtime};
 use super::{decision_log, request_id, Shared};
@@ -229,6 +229,16 @@ impl Gateway {
             headers: &req.headers,
         };
         let route = rt.policy.match_route(&request);
+        if let Some(name) = route
+            .as_ref()
+            .and_then(|m| nominated_decision_header(req, m.entry))
+        {
+            return Err(Early {
+                status: 400,
+                reason: Reason::BadRequest,
+                detail: format!("`Connection` names `{name}`, which this route is decided on"),
+            });
+        }
         if let Some(m) = &route {
             if m.entry.is_public() {
                 ctx.canonical_path = canonical.to_string();
