@@ -127,10 +127,29 @@ fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
             "the request target has characters that must be percent-encoded",
         );
     }
+    if let Err(why) = target_form(req.raw_path()) {
+        return early(400, why);
+    }
     if req.headers.get_all(http::header::HOST).iter().count() > 1 {
         return early(400, "more than one Host header");
     }
     Ok(())
+}
+
+/// The request target's form: origin-form (`/...`), `*` (refused later), or absolute-form with an
+/// `http` or `https` scheme. The parser drops a fragment from the URI it builds, so a raw `#` is
+/// refused here, as the canonical path rules say.
+fn target_form(raw: &[u8]) -> Result<(), &'static str> {
+    if raw.contains(&b'#') {
+        return Err("a request target never carries a fragment (`#`)");
+    }
+    let scheme_ok = |s: &[u8]| raw.len() >= s.len() && raw[..s.len()].eq_ignore_ascii_case(s);
+    if raw.first() == Some(&b'/') || raw == b"*" || scheme_ok(b"http://") || scheme_ok(b"https://")
+    {
+        Ok(())
+    } else {
+        Err("the request target must be a path or an http(s) URL")
+    }
 }
 
 /// True when raw header lines name `Content-Length` (after the request line).
@@ -551,6 +570,28 @@ impl ProxyHttp for Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fragments_and_other_schemes_are_not_request_targets() {
+        for ok in [&b"/a"[..], b"*", b"http://h/a", b"HTTPS://h/a?q"] {
+            assert!(target_form(ok).is_ok(), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"/admin#x"[..],
+            b"/public/x#/../admin",
+            b"http://h/a#f",
+            b"ftp://h/admin",
+            b"file:///etc/passwd",
+            b"h:80",
+            b"",
+        ] {
+            assert!(
+                target_form(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn content_length_lines_are_found_in_any_case_but_not_in_the_request_line() {
