@@ -186,10 +186,12 @@ fn host_of(req: &RequestHeader) -> Option<&str> {
     if let Some(rest) = raw.strip_prefix('[') {
         return Some(rest.find(']').map_or(raw, |i| &raw[..i + 2]));
     }
-    Some(match raw.rsplit_once(':') {
+    let host = match raw.rsplit_once(':') {
         Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => raw,
-    })
+    };
+    // `admin.example.` is the fully qualified spelling of `admin.example`: the same host.
+    Some(host.strip_suffix('.').unwrap_or(host))
 }
 
 impl Gateway {
@@ -570,6 +572,21 @@ impl ProxyHttp for Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_lose_their_port_and_a_trailing_dot() {
+        for (sent, want) in [
+            ("admin.example", "admin.example"),
+            ("admin.example:8080", "admin.example"),
+            ("admin.example.", "admin.example"),
+            ("admin.example.:443", "admin.example"),
+            ("[::1]:80", "[::1]"),
+        ] {
+            let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+            req.insert_header("host", sent).unwrap();
+            assert_eq!(host_of(&req), Some(want), "{sent}");
+        }
+    }
 
     #[test]
     fn fragments_and_other_schemes_are_not_request_targets() {
