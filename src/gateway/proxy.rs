@@ -152,6 +152,24 @@ fn target_form(raw: &[u8]) -> Result<(), &'static str> {
     }
 }
 
+/// True when the query carries a `_method` parameter, which Symfony, Laravel and others read as
+/// the request's method: the upstream would act on a method the gateway never decided on. The
+/// name is compared decoded and as PHP reads it (leading spaces dropped, `.` and spaces read as
+/// `_`, `name[...]` read as `name`), in any case.
+fn has_method_override_param(query: &str) -> bool {
+    query.split(['&', ';']).any(|pair| {
+        let name = pair.split('=').next().unwrap_or("").replace('+', " ");
+        let name = percent_encoding::percent_decode_str(&name).decode_utf8_lossy();
+        let name = name.trim_start_matches(' ');
+        let name = name.split('[').next().unwrap_or(name);
+        let mut read = name.chars().map(|c| match c {
+            ' ' | '.' => '_',
+            c => c.to_ascii_lowercase(),
+        });
+        "_method".chars().all(|want| read.next() == Some(want)) && read.next().is_none()
+    })
+}
+
 /// True when raw header lines name `Content-Length` (after the request line).
 fn has_content_length_line(raw: &[u8]) -> bool {
     raw.split(|&b| b == b'\n')
@@ -242,6 +260,13 @@ impl Gateway {
             detail: e.to_string(),
         })?;
         let query = req.uri.query();
+        if query.is_some_and(has_method_override_param) {
+            return Err(Early {
+                status: 400,
+                reason: Reason::BadRequest,
+                detail: "a `_method` query parameter (method override) is not accepted".into(),
+            });
+        }
         let request = Request {
             method: req.method.as_str(),
             host: host_of(req),
@@ -585,6 +610,34 @@ mod tests {
             let mut req = RequestHeader::build("GET", b"/", None).unwrap();
             req.insert_header("host", sent).unwrap();
             assert_eq!(host_of(&req), Some(want), "{sent}");
+        }
+    }
+
+    #[test]
+    fn method_override_parameters_are_found_however_spelled() {
+        for q in [
+            "_method=DELETE",
+            "a=1&_method=DELETE",
+            "%5Fmethod=DELETE",
+            "%5fMETHOD=PUT",
+            ".method=DELETE",
+            " _method=DELETE",
+            "_method[]=DELETE",
+            "x=1;_method=DELETE",
+            "_method",
+        ] {
+            assert!(has_method_override_param(q), "{q}");
+        }
+        for q in [
+            "x_method=1",
+            "_methods=1",
+            "_method_=1",
+            "method=DELETE",
+            "+method=DELETE",
+            "a=_method",
+            "",
+        ] {
+            assert!(!has_method_override_param(q), "{q}");
         }
     }
 
