@@ -137,12 +137,8 @@ fn precheck(req: &RequestHeader, rt: &Runtime) -> Result<(), Early> {
 }
 
 /// The request target's form: origin-form (`/...`), `*` (refused later), or absolute-form with an
-/// `http` or `https` scheme. The parser drops a fragment from the URI it builds, so a raw `#` is
-/// refused here, as the canonical path rules say.
+/// `http` or `https` scheme.
 fn target_form(raw: &[u8]) -> Result<(), &'static str> {
-    if raw.contains(&b'#') {
-        return Err("a request target never carries a fragment (`#`)");
-    }
     let scheme_ok = |s: &[u8]| raw.len() >= s.len() && raw[..s.len()].eq_ignore_ascii_case(s);
     if raw.first() == Some(&b'/') || raw == b"*" || scheme_ok(b"http://") || scheme_ok(b"https://")
     {
@@ -150,6 +146,16 @@ fn target_form(raw: &[u8]) -> Result<(), &'static str> {
     } else {
         Err("the request target must be a path or an http(s) URL")
     }
+}
+
+/// True when the request line (the first line of the raw header) carries a fragment. pingora
+/// drops a fragment from both the URI and the raw target it builds, so only the raw header
+/// shows that the client sent one.
+fn has_fragment(raw_header: &[u8]) -> bool {
+    raw_header
+        .split(|&b| b == b'\n')
+        .next()
+        .is_some_and(|line| line.contains(&b'#'))
 }
 
 /// True when the query carries a `_method` parameter, which Symfony, Laravel and others read as
@@ -253,6 +259,13 @@ impl Gateway {
         let req = session.req_header();
         precheck(req, rt)?;
         framing(session)?;
+        if has_fragment(&session.as_downstream().to_h1_raw()) {
+            return Err(Early {
+                status: 400,
+                reason: Reason::BadRequest,
+                detail: "a request target never carries a fragment (`#`)".into(),
+            });
+        }
         let raw_path = req.uri.path();
         let canonical = canonicalize(raw_path).map_err(|e| Early {
             status: 400,
@@ -642,25 +655,26 @@ mod tests {
     }
 
     #[test]
-    fn fragments_and_other_schemes_are_not_request_targets() {
+    fn other_schemes_are_not_request_targets() {
         for ok in [&b"/a"[..], b"*", b"http://h/a", b"HTTPS://h/a?q"] {
             assert!(target_form(ok).is_ok(), "{}", String::from_utf8_lossy(ok));
         }
-        for bad in [
-            &b"/admin#x"[..],
-            b"/public/x#/../admin",
-            b"http://h/a#f",
-            b"ftp://h/admin",
-            b"file:///etc/passwd",
-            b"h:80",
-            b"",
-        ] {
+        for bad in [&b"ftp://h/admin"[..], b"file:///etc/passwd", b"h:80", b""] {
             assert!(
                 target_form(bad).is_err(),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn fragments_are_found_in_the_request_line_only() {
+        assert!(has_fragment(b"GET /admin#x HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(has_fragment(
+            b"GET /public/x#/../../admin HTTP/1.1\r\nHost: a\r\n\r\n"
+        ));
+        assert!(!has_fragment(b"GET /a HTTP/1.1\r\nX-Color: #fff\r\n\r\n"));
     }
 
     #[test]
