@@ -398,9 +398,12 @@ fn request_bytes(c: &Case) -> Vec<u8> {
     req.into_bytes()
 }
 
+/// A named token's tenant, tenant roles and project-bound roles.
+type Claims = (&'static str, Vec<&'static str>, Vec<(&'static str, Vec<&'static str>)>);
+
 /// The principal each named token carries.
 fn principal_of(name: &str) -> rolegate::policy::Principal {
-    let (tenant, roles, projects): (&str, Vec<&str>, Vec<(&str, Vec<&str>)>) = match name {
+    let (tenant, roles, projects): Claims = match name {
         "viewer" => ("acme", vec!["Viewer"], vec![]),
         "admin" => ("acme", vec!["Admin"], vec![]),
         "eu-admin" => ("acme-eu", vec!["Admin"], vec![]),
