@@ -126,6 +126,8 @@ pub struct Config {
 
 /// The most files one configuration may read (guards against include explosions).
 const MAX_FILES: usize = 256;
+/// YAML nodes (mappings, sequences, scalars) one configuration file may hold.
+pub const MAX_YAML_NODES: usize = 2_000_000;
 
 /// Loads a configuration from disk.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
@@ -374,22 +376,37 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &Arc<str>,
 ) -> Result<T, ConfigError> {
+    // The parser's default budget (250,000 nodes) refuses a generated policy of 10,000 roles;
+    // configuration files are the operator's own, so the node and event caps are raised while
+    // the alias, anchor and depth limits against expansion bombs stay as they are.
     let options = serde_saphyr::options! {
         with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_nodes: MAX_YAML_NODES,
+            max_events: 4 * MAX_YAML_NODES,
+        },
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line() as u32, l.column() as u32))
             .unwrap_or((0, 0));
-        ConfigError::new(
+        let raw = e.to_string();
+        let err = ConfigError::new(
             Origin {
                 file: file.clone(),
                 line,
                 column,
             },
-            yaml_message(&e.to_string()),
-        )
+            yaml_message(&raw),
+        );
+        if raw.contains("budget breached") {
+            err.with_help(format!(
+                "one file may hold at most {MAX_YAML_NODES} YAML nodes; split it with `include`"
+            ))
+        } else {
+            err
+        }
     })
 }
 
