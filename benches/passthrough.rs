@@ -48,7 +48,8 @@ fn main() {
         .unwrap_or(1);
     let conf = ServerConf {
         threads,
-        work_stealing: std::env::var("PASSTHROUGH_WORK_STEALING").map_or(true, |v| v != "0"),
+        // Same default as rolegate's `gateway.work_stealing` (off); PASSTHROUGH_WORK_STEALING=1 turns it on.
+        work_stealing: std::env::var("PASSTHROUGH_WORK_STEALING").is_ok_and(|v| v == "1"),
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(0),
         ..ServerConf::default()

@@ -78,6 +78,7 @@ fn env() -> &'static Env {
         std::fs::write(&path, config).unwrap();
         let runtime = load_runtime(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
         let listeners = Listeners {
+            work_stealing: false,
             proxy: format!("127.0.0.1:{}", free_port()),
             admin: format!("127.0.0.1:{}", free_port()),
             threads: 1,
@@ -399,7 +400,11 @@ fn request_bytes(c: &Case) -> Vec<u8> {
 }
 
 /// A named token's tenant, tenant roles and project-bound roles.
-type Claims = (&'static str, Vec<&'static str>, Vec<(&'static str, Vec<&'static str>)>);
+type Claims = (
+    &'static str,
+    Vec<&'static str>,
+    Vec<(&'static str, Vec<&'static str>)>,
+);
 
 /// The principal each named token carries.
 fn principal_of(name: &str) -> rolegate::policy::Principal {

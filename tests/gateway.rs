@@ -108,6 +108,7 @@ routes:
         let overrides = Overrides::default();
         let runtime = load_runtime(Path::new(&path), &overrides).unwrap_or_else(|e| panic!("{e}"));
         let listeners = Listeners {
+            work_stealing: false,
             proxy: format!("127.0.0.1:{}", free_port()),
             admin: format!("127.0.0.1:{}", free_port()),
             threads: 1,

@@ -57,6 +57,7 @@ routes:
         std::fs::write(&path, config).unwrap();
         let runtime = load_runtime(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
         let listeners = Listeners {
+            work_stealing: false,
             proxy: format!("127.0.0.1:{}", free_port()),
             admin: format!("127.0.0.1:{}", free_port()),
             threads: 1,

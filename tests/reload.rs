@@ -284,7 +284,12 @@ fn launch(path: PathBuf, upstream: Upstream, dir: tempfile::TempDir) -> Gw {
     rolegate::auth::install_crypto_provider();
     let overrides = Overrides::default();
     let runtime = load_runtime(&path, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    // These tests start and stop many gateways in one process. pingora's per-thread runtimes
+    // (work_stealing off) find their runtime through a thread-local registry whose slots are
+    // reused by later threads, so a second server in the same process can get a stopped
+    // server's runtime; one work-stealing runtime per server has no such registry.
     let listeners = Listeners {
+        work_stealing: true,
         proxy: format!("127.0.0.1:{}", free_port()),
         admin: format!("127.0.0.1:{}", free_port()),
         threads: 2,

@@ -24,6 +24,8 @@ pub struct Listeners {
     pub admin: String,
     /// Proxy worker threads.
     pub threads: usize,
+    /// One work-stealing runtime for all threads instead of one runtime per thread.
+    pub work_stealing: bool,
     /// Seconds to keep serving after SIGTERM.
     pub grace_period_seconds: u64,
 }
@@ -38,6 +40,7 @@ impl Listeners {
                 .unwrap_or_else(|| rt.settings.listen.clone()),
             admin: o.admin.clone().unwrap_or_else(|| rt.settings.admin.clone()),
             threads: rt.settings.threads.max(1),
+            work_stealing: rt.settings.work_stealing,
             grace_period_seconds: rt.settings.grace_period_seconds,
         }
     }
@@ -50,6 +53,7 @@ pub type ExtraServices = Vec<Box<dyn pingora::services::ServiceWithDependents>>;
 pub fn build_server(shared: Arc<Shared>, l: &Listeners, extra: ExtraServices) -> Server {
     let conf = ServerConf {
         threads: l.threads,
+        work_stealing: l.work_stealing,
         grace_period_seconds: Some(l.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(l.grace_period_seconds.min(5)),
         ..ServerConf::default()

@@ -290,6 +290,7 @@ pub fn init() {
 
 fn listeners(threads: usize) -> Listeners {
     Listeners {
+        work_stealing: false,
         proxy: format!("127.0.0.1:{}", free_port()),
         admin: format!("127.0.0.1:{}", free_port()),
         threads,
