@@ -218,13 +218,21 @@ expect() { # status method target token
     [[ $got == "$1" ]] || die "$2 via $3 answered $got, expected $1"
 }
 for target in origin nginx haproxy pingora; do expect 200 GET "$target" "$TOKEN_HS"; done
+# A token whose signature has one character changed well inside it (the last character of a
+# base64url signature carries padding bits a lenient decoder ignores).
+tampered() {
+    local t=$1 i=$((${#1} - 10)) c
+    c=${t:i:1}
+    [[ $c == A ]] && c=B || c=A
+    printf '%s' "${t:0:i}$c${t:i+1}"
+}
 for alg in hs256 es256; do
     tok=$(token_of $alg)
     for target in "haproxy-jwt-$alg" "${TARGETS[@]:5}"; do
         expect 200 GET "$target" "$tok"
         expect 403 DELETE "$target" "$tok"
         expect 401 GET "$target" ""
-        expect 401 GET "$target" "${tok%?}A"
+        expect 401 GET "$target" "$(tampered "$tok")"
     done
 done
 say "checks passed: allow 200, deny 403, missing or bad token 401 at both gateways, both algorithms"
