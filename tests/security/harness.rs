@@ -288,9 +288,12 @@ pub fn init() {
     });
 }
 
+/// Work stealing on: the corpus starts and stops many gateways in one process, which pingora's
+/// per-thread runtimes do not survive (see `launch` in tests/reload.rs). The one-gateway test
+/// binaries (gateway, gateway_options, forwarding_property) run the default, work stealing off.
 fn listeners(threads: usize) -> Listeners {
     Listeners {
-        work_stealing: false,
+        work_stealing: true,
         proxy: format!("127.0.0.1:{}", free_port()),
         admin: format!("127.0.0.1:{}", free_port()),
         threads,
