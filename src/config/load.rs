@@ -376,14 +376,22 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &Arc<str>,
 ) -> Result<T, ConfigError> {
+    parse_yaml_capped(text, file, MAX_YAML_NODES)
+}
+
+fn parse_yaml_capped<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Arc<str>,
+    max_nodes: usize,
+) -> Result<T, ConfigError> {
     // The parser's default budget (250,000 nodes) refuses a generated policy of 10,000 roles;
     // configuration files are the operator's own, so the node and event caps are raised while
     // the alias, anchor and depth limits against expansion bombs stay as they are.
     let options = serde_saphyr::options! {
         with_snippet: false,
         budget: serde_saphyr::budget! {
-            max_nodes: MAX_YAML_NODES,
-            max_events: 4 * MAX_YAML_NODES,
+            max_nodes: max_nodes,
+            max_events: 4 * max_nodes,
         },
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
@@ -402,7 +410,7 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
         );
         if raw.contains("budget breached") {
             err.with_help(format!(
-                "one file may hold at most {MAX_YAML_NODES} YAML nodes; split it with `include`"
+                "one file may hold at most {max_nodes} YAML nodes; split it with `include`"
             ))
         } else {
             err
@@ -527,4 +535,40 @@ pub fn parse_route_key(key: &Located<String>) -> Result<(Vec<String>, String), C
         return Err(bad(format!("route path `{path}` must start with `/`")));
     }
     Ok((out, path.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow_sequence(n: usize) -> String {
+        let mut s = String::with_capacity(2 * n + 2);
+        s.push('[');
+        for i in 0..n {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('0');
+        }
+        s.push(']');
+        s
+    }
+
+    #[test]
+    fn a_file_above_the_parsers_default_node_budget_loads() {
+        let v: Vec<u8> = parse_yaml(&flow_sequence(300_000), &"big.yaml".into()).unwrap();
+        assert_eq!(v.len(), 300_000);
+    }
+
+    #[test]
+    fn a_file_above_the_node_cap_is_refused_with_a_way_out() {
+        let err = parse_yaml_capped::<Vec<u8>>(&flow_sequence(1_001), &"huge.yaml".into(), 1_000)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("huge.yaml:"), "{text}");
+        assert!(
+            text.contains("at most 1000 YAML nodes; split it with `include`"),
+            "{text}"
+        );
+    }
 }
