@@ -11,9 +11,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::root;
-use common::upstream::{free_port, Upstream};
+use common::upstream::Upstream;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use rolegate::gateway::server::{load_runtime, Listeners, RunningGateway};
+use rolegate::gateway::server::{load_runtime, RunningGateway};
 use rolegate::gateway::{Overrides, Shared};
 use serde_json::{json, Value};
 
@@ -49,13 +49,7 @@ fn env() -> &'static Env {
         let path = dir.join("gateway.yaml");
         std::fs::write(&path, config).unwrap();
         let runtime = load_runtime(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
-        let listeners = Listeners {
-            work_stealing: false,
-            proxy: format!("127.0.0.1:{}", free_port()),
-            admin: format!("127.0.0.1:{}", free_port()),
-            threads: 1,
-            grace_period_seconds: 0,
-        };
+        let listeners = common::loopback_listeners(1, false);
         let gw = RunningGateway::start(
             Shared::new(runtime, None, Overrides::default()),
             listeners,

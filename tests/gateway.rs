@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::upstream::{free_port, request, Conn, Upstream};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use rolegate::gateway::server::{load_runtime, Listeners, RunningGateway};
+use rolegate::gateway::server::{load_runtime, RunningGateway};
 use rolegate::gateway::{Overrides, Shared};
 use serde_json::json;
 
@@ -107,13 +107,7 @@ routes:
         std::fs::write(&path, config).unwrap();
         let overrides = Overrides::default();
         let runtime = load_runtime(Path::new(&path), &overrides).unwrap_or_else(|e| panic!("{e}"));
-        let listeners = Listeners {
-            work_stealing: false,
-            proxy: format!("127.0.0.1:{}", free_port()),
-            admin: format!("127.0.0.1:{}", free_port()),
-            threads: 1,
-            grace_period_seconds: 0,
-        };
+        let listeners = common::loopback_listeners(1, false);
         let shared = Shared::new(runtime, Some(path), overrides);
         let gw = RunningGateway::start(shared, listeners, Vec::new()).unwrap();
         Env {

@@ -6,9 +6,9 @@ mod common;
 use std::net::TcpListener;
 use std::sync::OnceLock;
 
-use common::upstream::{free_port, request, Upstream};
+use common::upstream::{request, Upstream};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use rolegate::gateway::server::{load_runtime, Listeners, RunningGateway};
+use rolegate::gateway::server::{load_runtime, RunningGateway};
 use rolegate::gateway::{Overrides, Shared};
 use serde_json::json;
 
@@ -56,13 +56,7 @@ routes:
         let path = dir.join("gw.yaml");
         std::fs::write(&path, config).unwrap();
         let runtime = load_runtime(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
-        let listeners = Listeners {
-            work_stealing: false,
-            proxy: format!("127.0.0.1:{}", free_port()),
-            admin: format!("127.0.0.1:{}", free_port()),
-            threads: 1,
-            grace_period_seconds: 0,
-        };
+        let listeners = common::loopback_listeners(1, false);
         let gw = RunningGateway::start(Shared::new(runtime, None, Overrides::default()), listeners, Vec::new()).unwrap();
         Env { gw, a, b, _silent: silent }
     })

@@ -20,7 +20,7 @@ use common::upstream::{free_port, request, Conn, Resp, Upstream};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use rolegate::config::{load_with, MemorySource};
 use rolegate::gateway::proxy::now_secs;
-use rolegate::gateway::server::{load_runtime, wait_listening, Listeners, RunningGateway};
+use rolegate::gateway::server::{load_runtime, wait_listening, RunningGateway};
 use rolegate::gateway::{Overrides, Shared};
 use rolegate::policy::CompiledPolicy;
 use rolegate::reload::Reloader;
@@ -288,13 +288,7 @@ fn launch(path: PathBuf, upstream: Upstream, dir: tempfile::TempDir) -> Gw {
     // (work_stealing off) find their runtime through a thread-local registry whose slots are
     // reused by later threads, so a second server in the same process can get a stopped
     // server's runtime; one work-stealing runtime per server has no such registry.
-    let listeners = Listeners {
-        work_stealing: true,
-        proxy: format!("127.0.0.1:{}", free_port()),
-        admin: format!("127.0.0.1:{}", free_port()),
-        threads: 2,
-        grace_period_seconds: 0,
-    };
+    let listeners = common::loopback_listeners(2, true);
     let shared = Shared::new(runtime, Some(path.clone()), overrides);
     let gw = RunningGateway::start(shared, listeners, Vec::new()).unwrap();
     Gw {

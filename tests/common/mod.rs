@@ -8,6 +8,21 @@ use std::path::{Path, PathBuf};
 use rolegate::config::load_file;
 use rolegate::policy::CompiledPolicy;
 
+/// Proxy and admin listeners on free loopback ports, no grace period. `work_stealing` must be
+/// true in a test binary that starts and stops several gateways (see `launch` in tests/reload.rs).
+pub fn loopback_listeners(
+    threads: usize,
+    work_stealing: bool,
+) -> rolegate::gateway::server::Listeners {
+    rolegate::gateway::server::Listeners {
+        proxy: format!("127.0.0.1:{}", upstream::free_port()),
+        admin: format!("127.0.0.1:{}", upstream::free_port()),
+        threads,
+        work_stealing,
+        grace_period_seconds: 0,
+    }
+}
+
 /// The crate root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::root;
-use crate::common::upstream::{free_port, Seen, Upstream};
+use crate::common::upstream::{Seen, Upstream};
 
 /// The HMAC secret of the main gateway's `https://idp.test/realms/acme` issuer.
 pub const SECRET: &[u8] = b"security-corpus-secret-0123456789abcdef";
@@ -292,13 +292,7 @@ pub fn init() {
 /// per-thread runtimes do not survive (see `launch` in tests/reload.rs). The one-gateway test
 /// binaries (gateway, gateway_options, forwarding_property) run the default, work stealing off.
 fn listeners(threads: usize) -> Listeners {
-    Listeners {
-        work_stealing: true,
-        proxy: format!("127.0.0.1:{}", free_port()),
-        admin: format!("127.0.0.1:{}", free_port()),
-        threads,
-        grace_period_seconds: 0,
-    }
+    crate::common::loopback_listeners(threads, true)
 }
 
 /// Starts a gateway on the configuration at `path`; `reloadable` keeps the path for reloads.
