@@ -70,7 +70,7 @@ fi
 if [[ -z ${ROLEGATE_BIN:-} ]]; then
     say "building rolegate (cargo build --release)"
     (cd "$REPO" && cargo build --release --quiet --bin rolegate)
-    ROLEGATE_BIN="$REPO/target/release/rolegate"
+    ROLEGATE_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/rolegate"
 fi
 [[ -x $ROLEGATE_BIN ]] || die "no rolegate binary at $ROLEGATE_BIN"
 if [[ -z ${PASSTHROUGH_BIN:-} ]]; then
