@@ -10,6 +10,7 @@ pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fetch;
 pub mod gateway;
 pub mod openapi;
 pub mod policy;

@@ -1,34 +1,10 @@
 //! Fetching JWKS documents and OIDC discovery over HTTP(S), bounded in time and size.
 
-use std::io::Read;
-use std::time::Duration;
-
 use super::keys::MAX_JWKS_BYTES;
-
-/// How long one fetch may take, connect included.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// GETs `url` (blocking; call from a blocking task) and returns at most 1 MiB of body.
 pub fn get(url: &str) -> Result<Vec<u8>, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(FETCH_TIMEOUT))
-        .max_redirects(3)
-        .build()
-        .into();
-    let resp = agent
-        .get(url)
-        .call()
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let mut body = Vec::new();
-    resp.into_body()
-        .into_reader()
-        .take(MAX_JWKS_BYTES as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if body.len() > MAX_JWKS_BYTES {
-        return Err(format!("GET {url}: the document is larger than 1 MiB"));
-    }
-    Ok(body)
+    crate::fetch::get(url, MAX_JWKS_BYTES)
 }
 
 /// GETs `url` on a blocking thread.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_saphyr::Spanned;
 
+use super::bundle::{self, BundleState};
 use super::error::{ConfigError, Located, Origin};
 use super::model::*;
 
@@ -13,6 +14,11 @@ use super::model::*;
 pub trait ConfigSource: Send + Sync {
     /// Reads one file.
     fn read(&self, path: &Path) -> std::io::Result<String>;
+
+    /// Fetches a document included by URL (a policy bundle); sources without network refuse.
+    fn fetch(&self, url: &str) -> Result<(String, BundleState), String> {
+        Err(format!("`{url}`: this source does not fetch URLs"))
+    }
 }
 
 /// Reads configuration from disk.
@@ -22,6 +28,10 @@ pub struct DiskSource;
 impl ConfigSource for DiskSource {
     fn read(&self, path: &Path) -> std::io::Result<String> {
         std::fs::read_to_string(path)
+    }
+
+    fn fetch(&self, url: &str) -> Result<(String, BundleState), String> {
+        bundle::fetch(url)
     }
 }
 
@@ -104,6 +114,8 @@ pub struct RouteDef {
 pub struct Config {
     /// Every file read, root first.
     pub files: Vec<PathBuf>,
+    /// Every document included by URL, in the order read.
+    pub bundles: Vec<BundleState>,
     /// Directory of the root file (base for relative key paths).
     pub base_dir: PathBuf,
     /// Gateway settings.
@@ -139,6 +151,7 @@ pub fn load_with(source: &dyn ConfigSource, root: &Path) -> Result<Config, Confi
     let mut loader = Loader {
         source,
         files: Vec::new(),
+        bundles: Vec::new(),
         stack: Vec::new(),
         merged: Merged::default(),
     };
@@ -164,6 +177,7 @@ struct Merged {
 struct Loader<'a> {
     source: &'a dyn ConfigSource,
     files: Vec<PathBuf>,
+    bundles: Vec<BundleState>,
     stack: Vec<PathBuf>,
     merged: Merged,
 }
@@ -225,12 +239,7 @@ impl Loader<'_> {
             )
             .with_help("include each file once"));
         }
-        if self.files.len() >= MAX_FILES {
-            return Err(ConfigError::new(
-                included_at,
-                format!("more than {MAX_FILES} configuration files"),
-            ));
-        }
+        self.check_room(&included_at)?;
         let text = self.source.read(&path).map_err(|e| {
             ConfigError::new(
                 included_at.clone(),
@@ -245,9 +254,53 @@ impl Loader<'_> {
         let whole = Origin::file(&name);
         for inc in &file.include {
             let at = origin_of(inc, &name, &whole);
-            self.read(&dir.join(&inc.value), at)?;
+            if bundle::is_url(&inc.value) {
+                self.read_url(&inc.value, at)?;
+            } else {
+                self.read(&dir.join(&inc.value), at)?;
+            }
         }
         self.stack.pop();
+        self.merge(file, &name)
+    }
+
+    /// Refuses one more document once [`MAX_FILES`] were read.
+    fn check_room(&self, at: &Origin) -> Result<(), ConfigError> {
+        if self.files.len() + self.bundles.len() >= MAX_FILES {
+            return Err(ConfigError::new(
+                at.clone(),
+                format!("more than {MAX_FILES} configuration files"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a policy bundle: a document included by URL, holding policy sections only.
+    fn read_url(&mut self, url: &str, included_at: Origin) -> Result<(), ConfigError> {
+        let refuse = |message: String| {
+            ConfigError::new(included_at.clone(), message).with_help(
+                "check the URL, and that the bundle server answers 200 with the document",
+            )
+        };
+        bundle::check_url(url).map_err(&refuse)?;
+        if self.bundles.iter().any(|b| b.url == url) {
+            return Err(
+                ConfigError::new(included_at, format!("`{url}` is included twice"))
+                    .with_help("include each bundle once"),
+            );
+        }
+        self.check_room(&included_at)?;
+        let (text, state) = self.source.fetch(url).map_err(&refuse)?;
+        let name: Arc<str> = Arc::from(url);
+        let file: FileModel = parse_yaml(&text, &name)?;
+        if let Some(section) = bundle::forbidden_section(&file) {
+            return Err(ConfigError::new(
+                Origin::file(&name),
+                format!("a policy bundle cannot set `{section}`"),
+            )
+            .with_help("a bundle holds actions, roles, routes, tenants and claims; keep `gateway`, `auth`, `upstreams` and includes in local files"));
+        }
+        self.bundles.push(state);
         self.merge(file, &name)
     }
 
@@ -347,6 +400,7 @@ impl Loader<'_> {
         }
         Ok(Config {
             files: self.files,
+            bundles: self.bundles,
             base_dir,
             gateway: m.gateway.map(|(g, _)| g).unwrap_or_default(),
             upstreams: m.upstreams,

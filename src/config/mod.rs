@@ -1,5 +1,6 @@
 //! Configuration: YAML files (with includes) turned into one typed, located [`Config`].
 
+pub mod bundle;
 mod error;
 mod load;
 pub mod model;

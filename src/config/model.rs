@@ -371,6 +371,9 @@ pub struct GatewaySettings {
     /// Extra client headers to strip before forwarding (X-Auth-* is always stripped).
     #[serde(default)]
     pub strip_headers: Vec<String>,
+    /// Seconds between polls of policy bundles included by URL (ETag); 0 turns polling off.
+    #[serde(default = "default_bundle_poll")]
+    pub bundle_poll_seconds: u64,
     /// Decision log settings.
     #[serde(default)]
     pub decision_log: DecisionLogSettings,
@@ -390,11 +393,15 @@ impl Default for GatewaySettings {
             max_uri_bytes: default_max_uri_bytes(),
             trusted_proxies: Vec::new(),
             strip_headers: Vec::new(),
+            bundle_poll_seconds: default_bundle_poll(),
             decision_log: DecisionLogSettings::default(),
         }
     }
 }
 
+fn default_bundle_poll() -> u64 {
+    30
+}
 fn one() -> f64 {
     1.0
 }

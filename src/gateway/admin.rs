@@ -38,6 +38,7 @@ impl Admin {
             "upstreams": rt.upstreams.iter().map(|u| &u.name).collect::<Vec<_>>(),
             "loaded_at": rt.loaded_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
             "files": rt.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "bundles": rt.bundles.iter().map(|b| serde_json::json!({"url": b.url, "etag": b.etag, "sha256": b.sha256})).collect::<Vec<_>>(),
             "reloads": {"success": self.shared.metrics.reloads(true), "failure": self.shared.metrics.reloads(false)},
             "last_error": status.last_error,
             "last_error_at": status.last_error_at,

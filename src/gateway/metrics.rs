@@ -33,6 +33,7 @@ pub struct Metrics {
     upstream_responses: IntCounterVec,
     policy_info: IntGaugeVec,
     reloads: IntCounterVec,
+    bundle_polls: IntCounterVec,
     /// Unix time of the last successful (re)load.
     pub last_reload_success: Gauge,
     /// Verified tokens currently cached.
@@ -142,6 +143,13 @@ impl Metrics {
                 ),
                 &["result"],
             )?,
+            bundle_polls: IntCounterVec::new(
+                Opts::new(
+                    "rolegate_policy_bundle_polls_total",
+                    "Polls of policy bundle URLs by result: unchanged, changed or error",
+                ),
+                &["result"],
+            )?,
             last_reload_success: Gauge::new(
                 "rolegate_policy_last_reload_success_timestamp_seconds",
                 "Unix time of the last successful policy load",
@@ -161,6 +169,7 @@ impl Metrics {
             Box::new(m.upstream_responses.clone()),
             Box::new(m.policy_info.clone()),
             Box::new(m.reloads.clone()),
+            Box::new(m.bundle_polls.clone()),
             Box::new(m.last_reload_success.clone()),
             Box::new(m.token_cache_entries.clone()),
         ];
@@ -209,6 +218,11 @@ impl Metrics {
                 .unwrap_or(0.0);
             self.last_reload_success.set(now);
         }
+    }
+
+    /// Counts a poll of a policy bundle URL (`unchanged`, `changed` or `error`).
+    pub fn bundle_poll(&self, result: &str) {
+        self.bundle_polls.with_label_values(&[result]).inc();
     }
 
     /// Reload attempts so far with `result` (`success` or `failure`).

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::metrics::RequestCounters;
 use super::upstream::{override_settings, UpstreamPool};
 use crate::auth::{TokenCache, Verifier};
+use crate::config::bundle::BundleState;
 use crate::config::{ClaimMapping, Config, GatewaySettings};
 use crate::policy::{CompiledPolicy, Principal, Subject};
 
@@ -94,6 +95,8 @@ pub struct Runtime {
     pub trusted_proxies: Vec<IpAddr>,
     /// Files read to build this runtime (config and keys), for the watcher.
     pub files: Vec<PathBuf>,
+    /// Policy bundles included by URL, as fetched, for the poller.
+    pub bundles: Vec<BundleState>,
     /// When it was built.
     pub loaded_at: SystemTime,
     /// Identity of this runtime: policy revision plus key material.
@@ -184,6 +187,7 @@ impl Runtime {
             strip,
             trusted_proxies,
             files,
+            bundles: config.bundles.clone(),
             loaded_at: SystemTime::now(),
             fingerprint,
         })

@@ -41,17 +41,20 @@ pub enum Trigger {
     Signal,
     /// A change to a file the configuration read.
     Files,
+    /// A changed policy bundle (polled URL).
+    Bundle,
     /// A direct call (embedding programs, tests).
     Api,
 }
 
 impl Trigger {
-    /// `admin`, `signal`, `files` or `api`.
+    /// `admin`, `signal`, `files`, `bundle` or `api`.
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Admin => "admin",
             Trigger::Signal => "signal",
             Trigger::Files => "files",
+            Trigger::Bundle => "bundle",
             Trigger::Api => "api",
         }
     }

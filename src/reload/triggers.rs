@@ -1,6 +1,7 @@
-//! Reload triggers: SIGHUP and a debounced watch on every file the configuration read.
+//! Reload triggers: SIGHUP, a debounced watch on every file the configuration read, and polls of
+//! the policy bundles it included by URL.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use super::{Reloader, Trigger};
+use crate::config::bundle::{self, BundleState, Poll};
 use crate::gateway::Shared;
 
 /// Quiet time after the last file event before a reload starts (bursts coalesce into one).
@@ -127,6 +129,7 @@ impl BackgroundService for Triggers {
         };
         watch.update(&self.shared);
         let mut swaps = reloader.swaps();
+        let mut bundles = BundlePoller::default();
         tracing::info!(target: "rolegate::reload", dirs = ?watch.dirs, sighup = hup.is_some(), "reload triggers ready");
         loop {
             let hup_recv = async {
@@ -135,12 +138,20 @@ impl BackgroundService for Triggers {
                     None => std::future::pending().await,
                 }
             };
+            let poll_at = bundles.next_at(&self.shared);
+            let poll_due = async {
+                match poll_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.changed() => return,
+                _ = poll_due => bundles.poll(&self.shared, reloader).await,
                 _ = hup_recv => {
                     let _ = reloader.reload_by(Trigger::Signal).await;
                 }
-                Ok(()) = swaps.changed() => {}
+                Ok(()) = swaps.changed() => bundles.seen.clear(),
                 Some(()) = rx.recv() => {
                     settle(&mut rx).await;
                     on_files_changed(reloader).await;
@@ -158,4 +169,75 @@ async fn on_files_changed(reloader: &Reloader) {
     if reloader.watches_files() {
         let _ = reloader.reload_if_changed().await;
     }
+}
+
+/// Polls the serving runtime's policy bundles with `If-None-Match`; a changed one reloads.
+#[derive(Default)]
+struct BundlePoller {
+    /// Bundles seen changed since the last swap (a reload that swapped nothing leaves the
+    /// runtime's state behind, and must not be repeated at every poll).
+    seen: HashMap<String, BundleState>,
+    /// When the next poll is due (None: nothing to poll).
+    next: Option<Instant>,
+}
+
+impl BundlePoller {
+    /// The next poll's time, or None when the runtime has no bundle or polling is off.
+    fn next_at(&mut self, shared: &Shared) -> Option<Instant> {
+        let Some(period) = poll_period(shared) else {
+            self.next = None;
+            return None;
+        };
+        Some(*self.next.get_or_insert_with(|| Instant::now() + period))
+    }
+
+    /// Polls every bundle once; reloads when one changed.
+    async fn poll(&mut self, shared: &Shared, reloader: &Reloader) {
+        let states: Vec<BundleState> = shared
+            .runtime
+            .load()
+            .bundles
+            .iter()
+            .map(|b| self.seen.get(&b.url).unwrap_or(b).clone())
+            .collect();
+        let polled = tokio::task::spawn_blocking(move || {
+            states
+                .into_iter()
+                .map(|s| (s.url.clone(), bundle::poll(&s)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let mut changed = Vec::new();
+        for (url, result) in polled {
+            match result {
+                Ok(Poll::Unchanged) => shared.metrics.bundle_poll("unchanged"),
+                Ok(Poll::Changed(state)) => {
+                    shared.metrics.bundle_poll("changed");
+                    changed.push(state);
+                }
+                Err(e) => {
+                    shared.metrics.bundle_poll("error");
+                    tracing::warn!(target: "rolegate::reload", url = url.as_str(), error = e.as_str(), "policy bundle poll failed; the serving revision stays");
+                }
+            }
+        }
+        // A failed reload leaves `seen` as it was, so the next poll tries again.
+        if !changed.is_empty() && reloader.reload_by(Trigger::Bundle).await.is_ok() {
+            self.seen
+                .extend(changed.into_iter().map(|s| (s.url.clone(), s)));
+        }
+        self.next = poll_period(shared).map(|p| Instant::now() + p);
+    }
+}
+
+/// `gateway.bundle_poll_seconds` with ±10% jitter, so a fleet's polls spread out; None when
+/// the runtime includes no bundle or polling is off.
+fn poll_period(shared: &Shared) -> Option<Duration> {
+    let rt = shared.runtime.load();
+    let secs = rt.settings.bundle_poll_seconds;
+    if rt.bundles.is_empty() || secs == 0 {
+        return None;
+    }
+    Some(Duration::from_secs(secs).mul_f64(rand::random_range(0.9..1.1)))
 }
