@@ -86,7 +86,7 @@ fn bearer(req: &RequestHeader) -> Result<Option<&str>, &'static str> {
         return Err("the Authorization scheme is not Bearer");
     }
     let token = token.trim();
-    if token.is_empty() || token.contains([' ', ',', '\t']) {
+    if token.is_empty() || token.bytes().any(|b| matches!(b, b' ' | b',' | b'\t')) {
         return Err("the bearer token is malformed");
     }
     Ok(Some(token))
