@@ -13,8 +13,7 @@
 # Environment: THREADS (2) worker threads for every proxy; ROUNDS (3); DURATION (8) seconds per
 # wrk run; CONNECTIONS (32); PORT_BASE (18080); OUT (target/load/<time>); ROLEGATE_BIN (built with
 # cargo build --release when unset); SCENARIOS ("hs256-allow hs256-deny es256-allow es256-deny");
-# HALF (1: run the half-load phase); MIMALLOC (0; 1 adds a target "rolegate-mimalloc": the same
-# binary with LD_PRELOAD=libmimalloc, to measure the allocator without rebuilding).
+# HALF (1: run the half-load phase).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +25,6 @@ CONNECTIONS=${CONNECTIONS:-32}
 PORT_BASE=${PORT_BASE:-18080}
 SCENARIOS=${SCENARIOS:-"hs256-allow hs256-deny es256-allow es256-deny"}
 HALF=${HALF:-1}
-MIMALLOC=${MIMALLOC:-0}
 OUT=${OUT:-"$REPO/target/load/$(date +%Y%m%d-%H%M%S)"}
 
 ORIGIN_PORT=$((PORT_BASE + 1))
@@ -37,8 +35,6 @@ HAPROXY_ES_PORT=$((PORT_BASE + 5))
 ROLEGATE_PORT=$((PORT_BASE + 6))
 ADMIN_PORT=$((PORT_BASE + 7))
 PINGORA_PORT=$((PORT_BASE + 8))
-MIMALLOC_PORT=$((PORT_BASE + 9))
-MIMALLOC_ADMIN_PORT=$((PORT_BASE + 10))
 HS_ISS=rolegate-bench-hs256
 ES_ISS=rolegate-bench-es256
 ALLOW_PATH=/v1/spectroclusters/6f1c2a
@@ -83,14 +79,8 @@ for line in sys.stdin:
         print(m["executable"])')
 fi
 [[ -x $PASSTHROUGH_BIN ]] || die "no passthrough binary (cargo bench --bench passthrough --no-run)"
-MIMALLOC_LIB=""
-if [[ $MIMALLOC == 1 ]]; then
-    MIMALLOC_LIB=$(ls /usr/lib/*/libmimalloc.so.2 2>/dev/null | head -1)
-    [[ -n $MIMALLOC_LIB ]] || die "MIMALLOC=1 needs libmimalloc (apt-get install libmimalloc2.0)"
-fi
 
-for p in $ORIGIN_PORT $NGINX_PORT $HAPROXY_PORT $HAPROXY_HS_PORT $HAPROXY_ES_PORT $ROLEGATE_PORT $ADMIN_PORT $PINGORA_PORT \
-    $MIMALLOC_PORT $MIMALLOC_ADMIN_PORT; do
+for p in $ORIGIN_PORT $NGINX_PORT $HAPROXY_PORT $HAPROXY_HS_PORT $HAPROXY_ES_PORT $ROLEGATE_PORT $ADMIN_PORT $PINGORA_PORT; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         die "127.0.0.1:$p is in use (set PORT_BASE)"
     fi
@@ -136,8 +126,6 @@ render() { # template -> file, placeholders @NAME@ from the variables above
         -e "s|@DELETE_ROLES@|${DELETE_ROLES:-}|g" "$1" >"$2"
 }
 render "$LOAD/rolegate.yaml" "$CONF/rolegate.yaml"
-sed -e "s|127.0.0.1:$ROLEGATE_PORT|127.0.0.1:$MIMALLOC_PORT|" -e "s|127.0.0.1:$ADMIN_PORT|127.0.0.1:$MIMALLOC_ADMIN_PORT|" \
-    "$CONF/rolegate.yaml" >"$CONF/rolegate-mimalloc.yaml"
 
 # The roles HAProxy lets through come from rolegate's own answer for each Palette tenant role.
 roles_granting() { # action -> quoted role list for an HAProxy -m str ACL
@@ -177,12 +165,6 @@ PASSTHROUGH_LISTEN=127.0.0.1:$PINGORA_PORT PASSTHROUGH_UPSTREAM=127.0.0.1:$ORIGI
 PIDS+=($!)
 TARGETS=(origin nginx haproxy haproxy-jwt pingora rolegate)
 PORTS=($ORIGIN_PORT $NGINX_PORT $HAPROXY_PORT $HAPROXY_HS_PORT $HAPROXY_ES_PORT $PINGORA_PORT $ROLEGATE_PORT)
-if [[ -n $MIMALLOC_LIB ]]; then
-    LD_PRELOAD=$MIMALLOC_LIB "$ROLEGATE_BIN" serve --config "$CONF/rolegate-mimalloc.yaml" >"$DIR/rolegate-mimalloc.log" 2>&1 &
-    PIDS+=($!)
-    TARGETS+=(rolegate-mimalloc)
-    PORTS+=($MIMALLOC_PORT)
-fi
 
 wait_port() {
     for _ in $(seq 1 100); do
@@ -205,7 +187,6 @@ url_of() {
         haproxy-jwt-hs256) echo "http://127.0.0.1:$HAPROXY_HS_PORT$ALLOW_PATH" ;;
         haproxy-jwt-es256) echo "http://127.0.0.1:$HAPROXY_ES_PORT$ALLOW_PATH" ;;
         rolegate) echo "http://127.0.0.1:$ROLEGATE_PORT$ALLOW_PATH" ;;
-        rolegate-mimalloc) echo "http://127.0.0.1:$MIMALLOC_PORT$ALLOW_PATH" ;;
         pingora) echo "http://127.0.0.1:$PINGORA_PORT$ALLOW_PATH" ;;
     esac
 }

@@ -10,8 +10,8 @@ import statistics
 import sys
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
-TARGETS = ["origin", "nginx", "haproxy", "haproxy-jwt", "pingora", "rolegate", "rolegate-mimalloc"]
-GATEWAYS = {"haproxy-jwt", "rolegate", "rolegate-mimalloc"}
+TARGETS = ["origin", "nginx", "haproxy", "haproxy-jwt", "pingora", "rolegate"]
+GATEWAYS = {"haproxy-jwt", "rolegate"}
 
 
 def parse(path):
@@ -72,7 +72,7 @@ def main():
     print("| scenario | gateway | /nginx | /haproxy | /haproxy-jwt | /pingora |")
     print("|---|---|---|---|---|---|")
     for s in scenarios:
-        for gw in ("rolegate", "rolegate-mimalloc"):
+        for gw in ("rolegate",):
             rg = summary.get((s, gw))
             if not rg:
                 continue
