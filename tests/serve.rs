@@ -90,6 +90,19 @@ fn serve_answers_with_the_dev_issuer_logs_decisions_and_stops_on_sigterm() {
         .status,
         403
     );
+    // A token that fails verification: 401, logged with the canonical path, never the token.
+    let forged = format!("{}x", token("Company Admin", "acme"));
+    let forged_auth = format!("Bearer {forged}");
+    assert_eq!(
+        request(
+            &proxy,
+            "GET",
+            "/api/tenants/acme/./services/42",
+            &[("authorization", &forged_auth)]
+        )
+        .status,
+        401
+    );
 
     let pid = child.id().to_string();
     let started = Instant::now();
@@ -121,7 +134,7 @@ fn serve_answers_with_the_dev_issuer_logs_decisions_and_stops_on_sigterm() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["target"] == "rolegate::decision")
         .collect();
-    assert_eq!(decisions.len(), 2, "{log}");
+    assert_eq!(decisions.len(), 3, "{log}");
     let allow = &decisions[0]["fields"];
     assert_eq!(allow["decision"], "allow");
     assert_eq!(allow["action"], "service.delete");
@@ -132,7 +145,13 @@ fn serve_answers_with_the_dev_issuer_logs_decisions_and_stops_on_sigterm() {
     assert!(allow["request_id"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(allow["revision"].as_str().is_some_and(|s| s.len() == 12));
     assert_eq!(decisions[1]["fields"]["reason"], "not_granted");
+    let unauthenticated = &decisions[2]["fields"];
+    assert_eq!(unauthenticated["status"], 401);
+    assert_eq!(unauthenticated["reason"], "invalid_token");
+    assert_eq!(unauthenticated["path"], "/api/tenants/acme/services/42");
+    assert_eq!(unauthenticated["sub"], "");
     assert!(!log.contains(&admin_token), "the token reached the log");
+    assert!(!log.contains(&forged), "the rejected token reached the log");
 }
 
 #[test]

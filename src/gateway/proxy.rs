@@ -272,6 +272,8 @@ impl Gateway {
             reason: Reason::BadRequest,
             detail: e.to_string(),
         })?;
+        // Every decision from here on (401s included) is logged with the path it was made on.
+        ctx.canonical_path = canonical.to_string();
         let query = req.uri.query();
         if query.is_some_and(has_method_override_param) {
             return Err(Early {
@@ -300,7 +302,6 @@ impl Gateway {
         }
         if let Some(m) = &route {
             if m.entry.is_public() {
-                ctx.canonical_path = canonical.to_string();
                 ctx.rewritten = rewritten(&canonical, query, req);
                 return Ok(Decision::allow(Reason::PublicRoute, None).on(None, Some(m.idx)));
             }
@@ -332,7 +333,6 @@ impl Gateway {
             None => rt.policy.unmapped(),
             Some(m) => rt.policy.decide_route(m, &subject, &request),
         };
-        ctx.canonical_path = canonical.to_string();
         if decision.allowed {
             ctx.rewritten = rewritten(&canonical, query, req);
         }
