@@ -112,12 +112,17 @@ pub fn rewrite(req: &mut RequestHeader, rw: &Rewrite) -> pingora::Result<()> {
         .headers
         .keys()
         .filter(|name| {
+            let stripped = |n: &str| {
+                n.starts_with("x-auth-")
+                    || IDENTITY_HEADERS.contains(&n)
+                    || METHOD_OVERRIDES.contains(&n)
+                    || PATH_OVERRIDES.contains(&n)
+                    || (!rw.trusted_peer && is_forwarding(n))
+            };
             let n = name.as_str();
-            n.starts_with("x-auth-")
-                || IDENTITY_HEADERS.contains(&n)
-                || METHOD_OVERRIDES.contains(&n)
-                || PATH_OVERRIDES.contains(&n)
-                || (!rw.trusted_peer && is_forwarding(n))
+            stripped(n)
+                // `X_Auth_Tenant` is `X-Auth-Tenant` to CGI-style upstreams that fold `_` into `-`.
+                || (n.contains('_') && stripped(&n.replace('_', "-")))
                 || (!rw.forward_authorization && *name == AUTHORIZATION)
                 || rw.strip.contains(name)
         })

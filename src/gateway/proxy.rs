@@ -188,6 +188,18 @@ fn has_content_length_line(raw: &[u8]) -> bool {
 /// so the raw header is what shows it.
 fn framing(session: &Session) -> Result<(), Early> {
     let req = session.req_header();
+    let mut lengths = req.headers.get_all(http::header::CONTENT_LENGTH).iter();
+    if let Some(first) = lengths.next() {
+        let digits = !first.is_empty() && first.as_bytes().iter().all(u8::is_ascii_digit);
+        if !digits || lengths.next().is_some() {
+            // `Content-Length: 3, 3` or two lines: a lenient upstream may frame it differently.
+            return Err(Early {
+                status: 400,
+                reason: Reason::BadRequest,
+                detail: "Content-Length must be one decimal number".into(),
+            });
+        }
+    }
     if !req.headers.contains_key(http::header::TRANSFER_ENCODING) {
         return Ok(());
     }
