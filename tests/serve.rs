@@ -166,3 +166,36 @@ fn serve_refuses_a_missing_config_with_exit_2() {
         String::from_utf8_lossy(&out.stderr).contains("cannot read `config/does-not-exist.yaml`")
     );
 }
+
+#[test]
+fn serve_refuses_a_listen_address_in_use_with_exit_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args(["serve", "--config", "config/enterprise.yaml"])
+        .args(["--listen", &addr, "--admin", &admin])
+        .current_dir(root())
+        .env("ROLEGATE_DEV_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(15) {
+            child.kill().unwrap();
+            panic!("serve kept running with its listen address in use");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr} (proxy)")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    drop(taken);
+}

@@ -31,6 +31,28 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Checks that both addresses can be listened on, so a port in use is a clear error at start
+    /// rather than pingora's retries and a panic on its service thread.
+    pub fn ensure_free(&self) -> Result<(), String> {
+        if self.proxy == self.admin {
+            return Err(format!(
+                "the proxy and the admin listener are both {}: give them different addresses",
+                self.proxy
+            ));
+        }
+        for (what, addr, flag) in [
+            ("proxy", &self.proxy, "--listen or gateway.listen"),
+            ("admin", &self.admin, "--admin or gateway.admin"),
+        ] {
+            if let Err(e) = std::net::TcpListener::bind(addr.as_str()) {
+                return Err(format!(
+                    "cannot listen on {addr} ({what}): {e}; stop what holds it or pick another address with {flag}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The listeners a runtime's settings ask for, with command-line overrides applied.
     pub fn from_runtime(rt: &Runtime, o: &Overrides) -> Self {
         Listeners {
@@ -102,6 +124,7 @@ pub fn serve(path: &Path, overrides: Overrides) -> Result<(), String> {
     crate::auth::install_crypto_provider();
     let runtime = load_runtime(path, &overrides)?;
     let listeners = Listeners::from_runtime(&runtime, &overrides);
+    listeners.ensure_free()?;
     tracing::info!(
         target: "rolegate",
         proxy = listeners.proxy.as_str(),
@@ -145,6 +168,7 @@ impl RunningGateway {
         listeners: Listeners,
         extra: ExtraServices,
     ) -> Result<Self, String> {
+        listeners.ensure_free()?;
         let stop = Arc::new(tokio::sync::Notify::new());
         let server = build_server(shared.clone(), &listeners, extra);
         let watch = StopWatch(stop.clone());
