@@ -144,12 +144,15 @@ fn serve_answers_with_the_dev_issuer_logs_decisions_and_stops_on_sigterm() {
     assert_eq!(allow["role"], "Company Admin");
     assert!(allow["request_id"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(allow["revision"].as_str().is_some_and(|s| s.len() == 12));
+    assert_eq!(allow["response_status"], 200);
     assert_eq!(decisions[1]["fields"]["reason"], "not_granted");
+    assert_eq!(decisions[1]["fields"]["response_status"], 403);
     let unauthenticated = &decisions[2]["fields"];
     assert_eq!(unauthenticated["status"], 401);
     assert_eq!(unauthenticated["reason"], "invalid_token");
     assert_eq!(unauthenticated["path"], "/api/tenants/acme/services/42");
     assert_eq!(unauthenticated["sub"], "");
+    assert_eq!(unauthenticated["response_status"], 401);
     assert!(!log.contains(&admin_token), "the token reached the log");
     assert!(!log.contains(&forged), "the rejected token reached the log");
 }

@@ -27,6 +27,8 @@ pub struct Line<'a> {
     pub total: Duration,
     /// Upstream status, if forwarded.
     pub upstream_status: Option<u16>,
+    /// The status the client received (the gateway's own 502 or 504 when the upstream failed).
+    pub response_status: Option<u16>,
 }
 
 /// Emits the line if enabled and sampled in.
@@ -74,6 +76,7 @@ pub fn emit(l: &Line) {
                 decision_us = l.decided_in.as_micros() as u64,
                 total_us = l.total.as_micros() as u64,
                 upstream_status = l.upstream_status,
+                response_status = l.response_status,
                 "decision"
             )
         };

@@ -615,6 +615,7 @@ impl ProxyHttp for Gateway {
             decided_in: ctx.decided_in,
             total,
             upstream_status: ctx.upstream_status,
+            response_status: session.response_written().map(|h| h.status.as_u16()),
         });
     }
 }
