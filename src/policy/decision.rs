@@ -81,7 +81,9 @@ impl Reason {
             Reason::MissingToken => "a bearer token is required",
             Reason::InvalidToken => "the bearer token is not valid",
             Reason::MissingTenant => "the token names no tenant",
-            Reason::MissingTarget => "the request does not name the tenant it targets",
+            Reason::MissingTarget => {
+                "the request does not name the tenant it targets, or names its tenant or project twice"
+            }
             Reason::TenantMismatch => "the caller may not act on the target tenant",
             Reason::NotRootTenant => "only a root tenant may perform this action",
             Reason::NoKnownRole => "the caller holds no role this gateway knows",
