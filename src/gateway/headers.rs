@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderName, AUTHORIZATION, CONNECTION};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONNECTION};
 use pingora::http::RequestHeader;
 
 use crate::policy::{BoundSource, RouteEntry};
@@ -163,20 +163,19 @@ pub fn rewrite(req: &mut RequestHeader, rw: &Rewrite) -> pingora::Result<()> {
     Ok(())
 }
 
-/// Inserts a header whose value came from a token: characters a header cannot carry are dropped.
+/// Inserts a header whose value came from a token: its UTF-8 bytes as they are (HTTP carries
+/// them as obs-text), without the control characters a header cannot carry.
 fn insert_text(req: &mut RequestHeader, name: &'static str, value: &str) -> pingora::Result<()> {
-    if value
-        .bytes()
-        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-    {
-        req.insert_header(name, value)
+    let control = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+    let value = if value.bytes().any(control) {
+        HeaderValue::from_bytes(&value.bytes().filter(|&b| !control(b)).collect::<Vec<u8>>())
     } else {
-        let clean: String = value
-            .chars()
-            .filter(|c| c.is_ascii() && !c.is_ascii_control())
-            .collect();
-        req.insert_header(name, clean)
+        HeaderValue::from_bytes(value.as_bytes())
     }
+    .map_err(|e| {
+        pingora::Error::because(pingora::ErrorType::InternalError, "identity header", e)
+    })?;
+    req.insert_header(name, value)
 }
 
 #[cfg(test)]
@@ -200,6 +199,41 @@ mod tests {
         };
         rewrite(&mut req, &rw).unwrap();
         req
+    }
+
+    #[test]
+    fn identity_values_keep_their_utf8_and_lose_control_characters() {
+        for (subject, want) in [
+            ("alice", "alice".as_bytes()),
+            ("é漢", "é漢".as_bytes()),
+            (
+                "a\r\nx-auth-tenant: globex",
+                "ax-auth-tenant: globex".as_bytes(),
+            ),
+            ("tab\there\u{7f}", "tab\there".as_bytes()),
+        ] {
+            let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+            let rw = Rewrite {
+                path_and_query: None,
+                identity: Some(Identity {
+                    subject,
+                    tenant: "acme",
+                    roles: "Viewer",
+                }),
+                action: None,
+                request_id: "rid",
+                forward_authorization: false,
+                strip: &[],
+                client_ip: None,
+                trusted_peer: false,
+            };
+            rewrite(&mut req, &rw).unwrap();
+            assert_eq!(
+                req.headers["x-auth-subject"].as_bytes(),
+                want,
+                "{subject:?}"
+            );
+        }
     }
 
     #[test]

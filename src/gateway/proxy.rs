@@ -4,6 +4,7 @@
 //! `upstream_peer` picks the upstream of the matched route; `upstream_request_filter` forwards the
 //! canonical path with the gateway's identity headers; `logging` counts and logs the decision.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,7 +21,7 @@ use super::respond::Problem;
 use super::runtime::{CachedCaller, Runtime};
 use super::{decision_log, request_id, Shared};
 use crate::canonical::canonicalize;
-use crate::policy::{Decision, Reason, Request, Subject};
+use crate::policy::{CompiledPolicy, Decision, Reason, Request, RoleIdx, Subject};
 
 /// The gateway's `ProxyHttp` implementation.
 pub struct Gateway {
@@ -354,6 +355,23 @@ impl Gateway {
     }
 }
 
+/// `X-Auth-Roles`: the token's tenant-wide roles, plus the project-bound role that granted this
+/// request when a project binding decided it (the upstream sees the role it was allowed by).
+fn roles_header<'c>(
+    c: &'c CachedCaller,
+    s: &Subject,
+    granting: Option<RoleIdx>,
+    policy: &CompiledPolicy,
+) -> Cow<'c, str> {
+    let from_project = granting
+        .filter(|r| !s.tenant_roles.contains(r) && s.projects.iter().any(|p| p.roles.contains(r)));
+    match from_project {
+        None => Cow::Borrowed(&c.roles_header),
+        Some(r) if c.roles_header.is_empty() => Cow::Owned(policy.roles().name(r).to_string()),
+        Some(r) => Cow::Owned(format!("{},{}", c.roles_header, policy.roles().name(r))),
+    }
+}
+
 /// The target to forward when the client's differs from the canonical form (dot segments,
 /// escapes, an absolute-form target): the upstream always receives exactly what was authorized.
 fn rewritten(canonical: &str, query: Option<&str>, req: &RequestHeader) -> Option<String> {
@@ -477,11 +495,16 @@ impl ProxyHttp for Gateway {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         let trusted_peer = client_ip.is_some_and(|ip| rt.trusted_proxies.contains(&ip));
-        let identity = match (&ctx.caller, &ctx.subject) {
-            (Some(c), Some(s)) => Some(Identity {
+        let granting = ctx.decision.and_then(|d| d.role);
+        let roles = match (&ctx.caller, &ctx.subject) {
+            (Some(c), Some(s)) => Some(roles_header(c, s, granting, &rt.policy)),
+            _ => None,
+        };
+        let identity = match (&ctx.caller, &ctx.subject, &roles) {
+            (Some(c), Some(s), Some(roles)) => Some(Identity {
                 subject: &c.principal.subject,
                 tenant: s.tenant.as_deref().unwrap_or(""),
-                roles: &c.roles_header,
+                roles,
             }),
             _ => None,
         };
