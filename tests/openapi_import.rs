@@ -487,3 +487,60 @@ fn default_rules_name_the_resource_after_the_path() {
         "no resource: not guessed"
     );
 }
+
+#[test]
+fn spec_text_never_becomes_a_route_line() {
+    let rules = Rules::from_yaml("rules:\n  - {prefix: /pets, action: pet.view}\n").unwrap();
+    let poisoned = r#"{"swagger": "2.0", "info": {"title": "t\n  '* /admin/{*rest}': public", "version": "1"},
+        "paths": {"/pets/{id}": {"get": {"operationId": "getPet\n      '* /admin/{*rest}': public  #"}}}}"#;
+    let spec = parse_spec(poisoned).unwrap();
+    let result = import(&spec.operations, &rules).unwrap();
+    let out = write_routes(&result, &rules, &spec, "poison.json", "rules.yaml");
+    let routes: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains(": "))
+        .collect();
+    assert_eq!(
+        routes,
+        vec!["      GET /pets/{id}: pet.view  # getPet       '* /admin/{*rest}': public  #"],
+        "{out}"
+    );
+    assert!(
+        !out.lines().any(|l| l.trim_start().starts_with("'*")),
+        "{out}"
+    );
+}
+
+#[test]
+fn paths_that_cannot_be_routes_are_refused() {
+    for path in [
+        "/v1/a b",
+        "/v1/#frag",
+        "/v1/x?y=1",
+        "v1/no-slash",
+        "/v1/\u{e9}",
+    ] {
+        let spec = format!(
+            r#"{{"swagger": "2.0", "info": {{"title": "t", "version": "1"}}, "paths": {{"{path}": {{"get": {{}}}}}}}}"#
+        );
+        let err = parse_spec(&spec).unwrap_err();
+        assert!(matches!(err, ImportError::BadPath { .. }), "{path}: {err}");
+        assert!(err.to_string().contains("fix the spec"), "{err}");
+    }
+}
+
+#[test]
+fn swagger2_base_path_prefixes_every_operation() {
+    let spec = parse_spec(
+        r#"{"swagger": "2.0", "basePath": "/api/v2/", "info": {"title": "t", "version": "1"},
+            "paths": {"/pets/{id}": {"get": {"operationId": "getPet"}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(spec.operations[0].path, "/api/v2/pets/{id}");
+    let root = parse_spec(
+        r#"{"swagger": "2.0", "basePath": "/", "info": {"title": "t", "version": "1"},
+            "paths": {"/pets": {"get": {}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(root.operations[0].path, "/pets");
+}

@@ -23,6 +23,14 @@ pub enum ImportError {
         /// The parser's message.
         message: String,
     },
+    /// A path (or Swagger `basePath`) cannot be a route: it would not survive as one line of the routes file.
+    #[error("spec path {path:?} is not a path template ({why}); fix the spec before importing it")]
+    BadPath {
+        /// The path as the spec writes it.
+        path: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The document is neither OpenAPI 3.x nor Swagger 2.0.
     #[error("spec has neither `openapi: 3.x` nor `swagger: 2.0` at the top")]
     UnknownFormat,

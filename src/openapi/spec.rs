@@ -58,8 +58,42 @@ struct RawSpec {
     openapi: Option<Value>,
     #[serde(default)]
     info: Option<RawInfo>,
+    #[serde(default, rename = "basePath")]
+    base_path: Option<String>,
     #[serde(default)]
     paths: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+/// Spec text that lands in a comment of the routes file: one line, no control characters.
+fn flat(s: String) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    } else {
+        s
+    }
+}
+
+/// Checks that a path template can be written as a route: visible ASCII from a leading `/`, no
+/// query or fragment.
+fn check_path(path: &str) -> Result<(), ImportError> {
+    let why = if !path.starts_with('/') {
+        Some("it does not start with `/`")
+    } else if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("it holds a space, a control character or non-ASCII")
+    } else if path.contains(['?', '#']) {
+        Some("it holds `?` or `#`")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(ImportError::BadPath {
+            path: path.to_string(),
+            why,
+        }),
+        None => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -113,8 +147,18 @@ pub fn parse_spec(text: &str) -> Result<Spec, ImportError> {
         ),
         None => (String::new(), String::new()),
     };
+    let (title, version) = (flat(title), flat(version));
+    // Swagger 2.0 serves every path under `basePath`; OpenAPI 3's `servers` are left to the operator.
+    let base = match (format, raw.base_path.as_deref()) {
+        (SpecFormat::Swagger2, Some(b)) if b != "/" && !b.is_empty() => {
+            check_path(b)?;
+            b.trim_end_matches('/')
+        }
+        _ => "",
+    };
     let mut operations = Vec::new();
     for (path, item) in &raw.paths {
+        check_path(path)?;
         for (key, op) in item {
             let lower = key.to_ascii_lowercase();
             if !SPEC_METHODS.contains(&lower.as_str()) {
@@ -135,9 +179,9 @@ pub fn parse_spec(text: &str) -> Result<Spec, ImportError> {
                 .unwrap_or_default();
             operations.push(Operation {
                 method: lower.to_ascii_uppercase(),
-                path: path.clone(),
-                operation_id: op.get("operationId").map(scalar).unwrap_or_default(),
-                tag,
+                path: format!("{base}{path}"),
+                operation_id: flat(op.get("operationId").map(scalar).unwrap_or_default()),
+                tag: flat(tag),
                 summary,
             });
         }

@@ -16,6 +16,13 @@ fn plain_ok(s: &str) -> bool {
         && !s.ends_with(' ')
 }
 
+/// Comment text on one line: a newline in a spec's or rules file's text must never start a YAML line.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn scalar(s: &str) -> String {
     if plain_ok(s) {
         s.to_string()
@@ -38,7 +45,7 @@ pub fn write_routes(
         if line.is_empty() {
             out.push_str("#\n");
         } else {
-            let _ = writeln!(out, "# {line}");
+            let _ = writeln!(out, "# {}", one_line(line));
         }
     }
     let public = import
@@ -68,7 +75,7 @@ pub fn write_routes(
             continue;
         }
         if let Some(c) = &group.comment {
-            let _ = writeln!(out, "  # {c}");
+            let _ = writeln!(out, "  # {}", one_line(c));
         }
         let mut keys: Vec<String> = Vec::new();
         if let Some(u) = &group.upstream {
@@ -99,7 +106,7 @@ pub fn write_routes(
         for r in lines {
             if let Some(w) = r.why.as_deref() {
                 if last_why != Some(w) {
-                    let _ = writeln!(out, "      # {w}");
+                    let _ = writeln!(out, "      # {}", one_line(w));
                 }
             }
             last_why = r.why.as_deref();
@@ -111,8 +118,9 @@ pub fn write_routes(
             }
             let _ = writeln!(
                 out,
-                "      {key}: {}  # {comment}",
-                scalar(r.target.as_str())
+                "      {key}: {}  # {}",
+                scalar(r.target.as_str()),
+                one_line(&comment)
             );
         }
     }
