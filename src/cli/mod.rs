@@ -141,15 +141,26 @@ pub(crate) fn verify_token(
 
 /// Sends tracing output (decision log included) to stderr; JSON lines when `json`.
 pub(crate) fn init_logging(json: bool) {
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,pingora=warn,pingora_core=warn,pingora_proxy=warn")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
+    // pingora prints whole request headers (bearer tokens included) at debug and trace: never
+    // emitted, whatever ROLEGATE_LOG asks for.
+    let no_pingora_headers = filter_fn(|meta| {
+        !(meta.target().starts_with("pingora") && *meta.level() > tracing::Level::INFO)
+    });
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = if json {
+        layer.json().boxed()
     } else {
-        builder.compact().try_init()
+        layer.compact().boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter.and(no_pingora_headers)))
+        .try_init();
 }
