@@ -58,6 +58,11 @@ fn serve_answers_with_the_dev_issuer_logs_decisions_and_stops_on_sigterm() {
         .args(["--upstream", &format!("http://{}", upstream.addr)])
         .current_dir(root())
         .env("ROLEGATE_DEV_SECRET", SECRET)
+        // pingora prints request headers at trace: the token must still never reach the log.
+        .env(
+            "ROLEGATE_LOG",
+            "info,pingora=trace,pingora_core=trace,pingora_proxy=trace",
+        )
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
