@@ -385,3 +385,90 @@ fn dev_tokens_verify_with_check_and_unknown_roles_are_refused() {
     ]);
     assert_eq!(o.status.code(), Some(2), "no secret, no token");
 }
+
+#[test]
+fn check_decides_as_the_gateway_on_method_case_and_repeated_headers() {
+    let claims = r#"{"sub":"u","tenant":"acme","roles":["Read Only"]}"#;
+    let route = |method: &str| {
+        rolegate(&[
+            "check",
+            "--config",
+            &preset("enterprise"),
+            "--claims",
+            claims,
+            method,
+            "/api/tenants/acme/services",
+        ])
+    };
+    assert_eq!(route("GET").status.code(), Some(0));
+    let lower = route("get");
+    assert_eq!(lower.status.code(), Some(1), "{}", stdout(&lower));
+    assert!(
+        stdout(&lower).contains("unmapped_route"),
+        "{}",
+        stdout(&lower)
+    );
+
+    let project = r#"{"sub":"u","tenant":"t1","project_roles":{"p1":["Cluster Admin"]}}"#;
+    let twice = rolegate(&[
+        "check",
+        "--config",
+        &preset("palette"),
+        "--claims",
+        project,
+        "-H",
+        "ProjectUid: p2",
+        "-H",
+        "projectuid: p1",
+        "DELETE",
+        "/v1/spectroclusters/abc",
+    ]);
+    assert_eq!(twice.status.code(), Some(1), "{}", stdout(&twice));
+    assert!(
+        stdout(&twice).contains("missing_target"),
+        "{}",
+        stdout(&twice)
+    );
+}
+
+#[test]
+fn check_batch_answers_every_line_after_one_that_is_not_utf8() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args(["check", "--config", &preset("enterprise"), "--batch"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ok = br#"{"claims":{"tenant":"acme","roles":["Read Only"]},"action":"service.view"}"#;
+    let mut input = ok.to_vec();
+    input.extend_from_slice(b"\n\xff\xfe\n");
+    input.extend_from_slice(ok);
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", stdout(&out));
+    assert_eq!(lines[0]["decision"], "allow");
+    assert_eq!(lines[1]["error"], "line 2: not UTF-8");
+    assert_eq!(lines[2]["decision"], "allow");
+}
+
+#[test]
+fn token_ttl_out_of_range_is_refused() {
+    for ttl in ["18446744073709551615s", "99999999999999999d", "367d", "0s"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+            .args(["token", "--config", &preset("enterprise"), "--sub", "a"])
+            .args(["--tenant", "acme", "--role", "Read Only", "--ttl", ttl])
+            .current_dir(root())
+            .env("ROLEGATE_DEV_SECRET", "s")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{ttl}: {}", stdout(&out));
+        assert!(stderr(&out).contains("at most 366d"), "{}", stderr(&out));
+    }
+}

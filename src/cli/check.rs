@@ -89,7 +89,15 @@ pub fn run(args: CheckArgs) -> ExitCode {
     for h in &args.headers {
         match h.split_once(':') {
             Some((k, v)) => {
-                q.headers.insert(k.trim().to_string(), v.trim().to_string());
+                // A repeated header is one comma-joined field, as the gateway reads it.
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+                q.headers
+                    .entry(k)
+                    .and_modify(|have| {
+                        have.push_str(", ");
+                        have.push_str(v);
+                    })
+                    .or_insert_with(|| v.to_string());
             }
             None => return usage(&format!("header `{h}` is not `Name: value`")),
         }
@@ -116,7 +124,7 @@ fn batch(config: &crate::config::Config, policy: &crate::policy::CompiledPolicy)
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = false;
-    for (n, line) in stdin.lock().lines().enumerate() {
+    for (n, line) in stdin.lock().split(b'\n').enumerate() {
         let line = match line {
             Ok(l) => l,
             Err(e) => {
@@ -124,11 +132,14 @@ fn batch(config: &crate::config::Config, policy: &crate::policy::CompiledPolicy)
                 return ExitCode::from(EXIT_USAGE);
             }
         };
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let result = serde_json::from_str::<Query>(&line)
-            .map_err(|e| format!("line {}: {e}", n + 1))
+        let result = std::str::from_utf8(&line)
+            .map_err(|_| format!("line {}: not UTF-8", n + 1))
+            .and_then(|line| {
+                serde_json::from_str::<Query>(line).map_err(|e| format!("line {}: {e}", n + 1))
+            })
             .and_then(|q| {
                 let p = q
                     .claims

@@ -78,12 +78,12 @@ pub fn explain(
             Some((p, q)) => (p, Some(q)),
             None => (target.as_str(), None),
         };
-        let method = method.to_ascii_uppercase();
+        // Methods are case-sensitive (RFC 9110): `get` is not `GET`, at the gateway or here.
         match canonicalize(path) {
             Err(_) => Decision::deny(400, Reason::BadRequest),
             Ok(path) => {
                 let req = Request {
-                    method: &method,
+                    method,
                     host: q.host.as_deref(),
                     path: &path,
                     query,

@@ -38,8 +38,14 @@ fn parse_ttl(s: &str) -> Option<u64> {
         'd' => (&s[..s.len() - 1], 86_400),
         _ => (s, 1),
     };
-    num.parse::<u64>().ok().map(|n| n * mult).filter(|n| *n > 0)
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| (1..=MAX_TTL_SECONDS).contains(n))
 }
+
+/// The longest a dev token may live (a year): longer ones would overflow `exp` or outlive any demo.
+const MAX_TTL_SECONDS: u64 = 366 * 86_400;
 
 /// Prints a token signed with $ROLEGATE_DEV_SECRET.
 pub fn run(a: TokenArgs) -> ExitCode {
@@ -58,7 +64,7 @@ pub fn run(a: TokenArgs) -> ExitCode {
     };
     let Some(ttl) = parse_ttl(&a.ttl) else {
         return fail(format!(
-            "--ttl `{}` is not a duration like 30s, 15m, 1h",
+            "--ttl `{}` is not a duration like 30s, 15m, 1h (at most 366d)",
             a.ttl
         ));
     };
