@@ -472,3 +472,33 @@ fn token_ttl_out_of_range_is_refused() {
         assert!(stderr(&out).contains("at most 366d"), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn check_by_action_holds_the_caller_and_tenant_to_what_the_routes_require() {
+    let by_action = |claims: &str, tenant: Option<&str>| {
+        let mut args = vec![
+            "check",
+            "--config",
+            "config/child-tenants.yaml",
+            "--claims",
+            claims,
+            "--action",
+            "child-tenant.manage",
+        ];
+        if let Some(t) = tenant {
+            args.extend(["--tenant", t]);
+        }
+        let out = rolegate(&args);
+        let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        (out.status.code(), v["reason"].as_str().unwrap().to_string())
+    };
+    let root = r#"{"sub":"a","tenant":"acme","roles":["Company Admin"]}"#;
+    let child = r#"{"sub":"a","tenant":"acme-eu","roles":["Company Admin"]}"#;
+    // Every child-tenant.manage route is `caller: root` on the caller's own tenant.
+    assert_eq!(by_action(root, None), (Some(0), "granted".into()));
+    assert_eq!(by_action(child, None), (Some(1), "not_root_tenant".into()));
+    assert_eq!(
+        by_action(root, Some("acme-eu")),
+        (Some(1), "tenant_mismatch".into())
+    );
+}

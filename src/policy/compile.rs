@@ -1,5 +1,6 @@
 //! Compiling a [`Config`] into an immutable [`CompiledPolicy`].
 
+use crate::config::{CallerRequirement, Relation};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,8 +26,71 @@ pub struct CompiledPolicy {
     pub(super) routes: RouteTable,
     pub(super) parents: HashMap<Box<str>, Box<str>>,
     pub(super) unmapped_status: u16,
+    /// Per action: what its routes require of the target tenant and the caller.
+    pub(super) action_scopes: Vec<ActionScope>,
     upstreams: Vec<String>,
     warnings: Vec<String>,
+}
+
+/// What the routes of one action require, so deciding the action directly (`rolegate check
+/// --action`) answers as a request through any of its routes would.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ActionScope {
+    /// Some route lets the caller act on its own tenant.
+    pub own: bool,
+    /// Some route lets the caller act on a child tenant.
+    pub child: bool,
+    /// Every route requires a root caller.
+    pub root_only: bool,
+}
+
+impl ActionScope {
+    fn of_routes(routes: &RouteTable, actions: usize) -> Vec<ActionScope> {
+        let mut scopes: Vec<Option<ActionScope>> = vec![None; actions];
+        for e in routes.entries() {
+            let Some(a) = e.action else { continue };
+            let own = matches!(e.relation, Relation::Own | Relation::OwnOrChild);
+            let child = matches!(e.relation, Relation::Child | Relation::OwnOrChild);
+            let root = e.caller == CallerRequirement::Root;
+            let s = scopes[a as usize].get_or_insert(ActionScope {
+                own,
+                child,
+                root_only: root,
+            });
+            s.own |= own;
+            s.child |= child;
+            s.root_only &= root;
+        }
+        // An action no route reaches is decided on roles alone: own tenant or a child.
+        scopes
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or(ActionScope {
+                    own: true,
+                    child: true,
+                    root_only: false,
+                })
+            })
+            .collect()
+    }
+
+    /// The relation a direct decision of this action requires.
+    pub fn relation(&self) -> Relation {
+        match (self.own, self.child) {
+            (true, false) => Relation::Own,
+            (false, true) => Relation::Child,
+            _ => Relation::OwnOrChild,
+        }
+    }
+
+    /// The caller a direct decision of this action requires.
+    pub fn caller(&self) -> CallerRequirement {
+        if self.root_only {
+            CallerRequirement::Root
+        } else {
+            CallerRequirement::Any
+        }
+    }
 }
 
 impl CompiledPolicy {
@@ -70,6 +134,7 @@ impl CompiledPolicy {
         let parents = tenant_directory(config)?;
         let warnings = warnings(config, &catalog, &roles);
         let revision = revision(config, &catalog, &roles);
+        let action_scopes = ActionScope::of_routes(&routes, catalog.len());
         Ok(CompiledPolicy {
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             revision,
@@ -78,6 +143,7 @@ impl CompiledPolicy {
             routes,
             parents,
             unmapped_status: status,
+            action_scopes,
             upstreams: upstream_names.into_iter().map(|l| l.value).collect(),
             warnings,
         })

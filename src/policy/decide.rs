@@ -95,7 +95,8 @@ impl CompiledPolicy {
         .on(Some(action), Some(m.idx))
     }
 
-    /// Decides an action directly (no route): `tenant` defaults to the caller's own.
+    /// Decides an action directly (no route): `tenant` defaults to the caller's own; the target
+    /// tenant and the caller are held to what the action's routes require (relation, root caller).
     pub fn decide_action(
         &self,
         s: &Subject,
@@ -104,11 +105,8 @@ impl CompiledPolicy {
         project: Option<&str>,
     ) -> Decision {
         let tenant = tenant.or(s.tenant.as_deref());
-        let relation = match (tenant, s.tenant.as_deref()) {
-            (Some(t), Some(c)) if t != c => Relation::Child,
-            _ => Relation::Own,
-        };
-        self.grant(s, action, tenant, project, relation, CallerRequirement::Any)
+        let scope = self.action_scopes[action as usize];
+        self.grant(s, action, tenant, project, scope.relation(), scope.caller())
             .on(Some(action), None)
     }
 
