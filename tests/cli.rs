@@ -71,6 +71,11 @@ fn each_bad_config_gives_one_error_with_file_and_line_and_exit_2() {
         ("unknown route action", format!("{base}routes:\n  - map:\n      GET /x: cluster.gte\n"), "main.yaml:6:7: unknown action `cluster.gte` in route `GET /x`"),
         ("unreadable include", format!("include: [missing.yaml]\n{base}"), "main.yaml:1:11: cannot read `"),
         ("unknown key", format!("{base}rolez: {{}}\n"), "main.yaml:4:1: unknown field `rolez`"),
+        (
+            "upstream address",
+            format!("{base}upstreams:\n  api:\n    addresses: [\"not an address\"]\n"),
+            "main.yaml:5:3: upstream `api`: address `not an address` is not host:port",
+        ),
     ];
     for (name, text, want) in cases {
         let o = validate_files(&[("main.yaml", &text)]);

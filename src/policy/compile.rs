@@ -32,6 +32,39 @@ pub struct CompiledPolicy {
     warnings: Vec<String>,
 }
 
+/// Checks the shape of an upstream's addresses (`[http://]host:port`) before anything resolves them,
+/// so `validate` refuses what `serve` would.
+fn check_addresses(name: &str, addresses: &[String]) -> Result<(), String> {
+    if addresses.is_empty() {
+        return Err(format!(
+            "upstream `{name}` has no addresses; list at least one host:port"
+        ));
+    }
+    for a in addresses {
+        if a.starts_with("https://") {
+            return Err(format!(
+                "upstream `{name}`: `{a}` is https; this build forwards plain HTTP (terminate TLS in front of the upstream)"
+            ));
+        }
+        let hostport = a.strip_prefix("http://").unwrap_or(a);
+        let hostport = hostport.strip_suffix('/').unwrap_or(hostport);
+        let ok = match hostport.rsplit_once(':') {
+            Some((host, port)) => {
+                !host.is_empty()
+                    && host.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+                    && port.parse::<u16>().is_ok_and(|p| p > 0)
+            }
+            None => false,
+        };
+        if !ok {
+            return Err(format!(
+                "upstream `{name}`: address `{a}` is not host:port (e.g. 127.0.0.1:8080 or api.internal:80)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What the routes of one action require, so deciding the action directly (`rolegate check
 /// --action`) answers as a request through any of its routes would.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +150,7 @@ impl CompiledPolicy {
         let catalog = Catalog::build(&config.actions)?;
         let roles = RoleTable::build(&config.roles, &catalog)?;
         let mut names: Vec<&Located<String>> = Vec::new();
-        for (name, _) in &config.upstreams {
+        for (name, settings) in &config.upstreams {
             if let Some(prev) = names.iter().find(|n| n.value == name.value) {
                 return Err(ConfigError::new(
                     name.origin.clone(),
@@ -128,6 +161,8 @@ impl CompiledPolicy {
                 ));
             }
             names.push(name);
+            check_addresses(&name.value, &settings.addresses)
+                .map_err(|msg| ConfigError::new(name.origin.clone(), msg))?;
         }
         let upstream_names: Vec<Located<String>> = names.into_iter().cloned().collect();
         let routes = RouteTable::build(&config.routes, &catalog, &upstream_names)?;
