@@ -393,3 +393,25 @@ fn jwks_for(der: &[u8], kid: &str) -> String {
         "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}]})
     .to_string()
 }
+
+#[test]
+fn admin_closes_http10_connections_and_names_the_allowed_method() {
+    use std::io::Read;
+    let admin = &env().gw.admin;
+    let mut s = std::net::TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    // read_to_end returns only at EOF: a kept-alive connection times out here instead.
+    s.read_to_end(&mut got)
+        .expect("the admin listener closes an HTTP/1.0 connection after its answer");
+    assert!(String::from_utf8_lossy(&got).contains(" 200 "));
+
+    let r = request(admin, "DELETE", "/metrics", &[]);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+    let r = request(admin, "GET", "/reload", &[]);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+}

@@ -70,6 +70,17 @@ impl ServeHttp for Admin {
         let req = session.req_header();
         let method = req.method.as_str().to_string();
         let path = req.uri.path().to_string();
+        // pingora's app loop keeps every connection alive; HTTP/1.0 without `keep-alive` means
+        // one request, and a client reading to EOF would otherwise wait.
+        let http10_close = req.version == http::Version::HTTP_10
+            && !req
+                .headers
+                .get(http::header::CONNECTION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("keep-alive"));
+        if http10_close {
+            session.set_keepalive(None);
+        }
         match (method.as_str(), path.as_str()) {
             ("GET", "/metrics") => {
                 let rt = self.shared.runtime.load();
@@ -106,8 +117,12 @@ impl ServeHttp for Admin {
                     serde_json::json!({"error": "this gateway was started without a configuration file to reload"}),
                 ),
             },
-            (_, "/metrics" | "/healthz" | "/readyz" | "/policy" | "/reload") => {
-                json(405, serde_json::json!({"error": "method not allowed"}))
+            (_, endpoint @ ("/metrics" | "/healthz" | "/readyz" | "/policy" | "/reload")) => {
+                let mut r = json(405, serde_json::json!({"error": "method not allowed"}));
+                let allow = if endpoint == "/reload" { "POST" } else { "GET" };
+                r.headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+                r
             }
             _ => json(
                 404,
