@@ -395,6 +395,12 @@ fn malformed_rules_are_refused_with_the_rule_number() {
     );
     assert!(err("rules:\n  - {prefix: /a, acton: x.get}\n").contains("rules file is not valid"));
     assert!(
+        err("rules:\n  - {prefix: /a, method: GTE, action: x.get}\n")
+            .contains("rule 1: `GTE` is not a method")
+    );
+    assert!(err("rules:\n  - {prefix: /a, action: 'bad id'}\n")
+        .contains("rule 1: `bad id` is not a valid action id"));
+    assert!(
         err("groups:\n  - {name: g, relation: sideways}\nrules: []\n")
             .contains("`relation: sideways`")
     );
@@ -543,4 +549,15 @@ fn swagger2_base_path_prefixes_every_operation() {
     )
     .unwrap();
     assert_eq!(root.operations[0].path, "/pets");
+}
+
+#[test]
+fn a_spec_without_operations_gives_a_routes_file_that_loads() {
+    let rules = Rules::from_yaml(RULES).unwrap();
+    let spec =
+        parse_spec(r#"{"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {}}"#)
+            .unwrap();
+    let result = import(&spec.operations, &rules).unwrap();
+    let out = write_routes(&result, &rules, &spec, "empty.json", "rules.yaml");
+    assert!(out.ends_with("routes: []\n"), "{out}");
 }

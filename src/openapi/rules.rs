@@ -173,16 +173,28 @@ impl Matcher {
             })
             .transpose()
         };
+        let methods: Vec<String> = def
+            .method
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        if let Some(m) = methods
+            .iter()
+            .find(|m| !super::spec::SPEC_METHODS.contains(&m.to_ascii_lowercase().as_str()))
+        {
+            return Err(ImportError::BadRule {
+                place: place.to_string(),
+                message: format!(
+                    "`{m}` is not a method a spec can hold (GET, PUT, POST, DELETE, OPTIONS, HEAD, PATCH, TRACE)"
+                ),
+            });
+        }
         Ok(Matcher {
             path: regex("path", def.path)?,
             prefix: def.prefix,
-            methods: def
-                .method
-                .map(OneOrMany::into_vec)
-                .unwrap_or_default()
-                .iter()
-                .map(|m| m.to_ascii_uppercase())
-                .collect(),
+            methods,
             tags: def.tag.map(OneOrMany::into_vec).unwrap_or_default(),
             operation_id: regex("operation_id", def.operation_id)?,
         })
@@ -342,7 +354,18 @@ impl Rules {
                 return Err(bad("`verbs` only applies to a `resource` rule".into()));
             }
             let outcome = match (r.action, r.public, r.resource) {
-                (Some(a), None | Some(false), None) => Outcome::Action(a),
+                (Some(a), None | Some(false), None) => {
+                    if a.is_empty()
+                        || a == "public"
+                        || a.contains('*')
+                        || a.chars().any(|c| c.is_whitespace() || c.is_control())
+                    {
+                        return Err(bad(format!(
+                            "`{a}` is not a valid action id (non-empty, no spaces or `*`; `public` is written `public: true`)"
+                        )));
+                    }
+                    Outcome::Action(a)
+                }
                 (None, Some(true), None) => Outcome::Public,
                 (None, None | Some(false), Some(name)) => {
                     let mut verbs = def.verbs.clone();

@@ -9,7 +9,7 @@ use super::error::ImportError;
 use super::method_rank;
 
 /// The HTTP methods a path item may hold, as spelled in specs.
-const SPEC_METHODS: [&str; 8] = [
+pub(super) const SPEC_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 

@@ -68,6 +68,10 @@ pub fn write_routes(
         out,
         "# Do not edit by hand: change {rules_name} and regenerate."
     );
+    if import.routes.is_empty() {
+        out.push_str("routes: []\n");
+        return out;
+    }
     out.push_str("routes:\n");
     for (gi, group) in rules.groups.iter().enumerate() {
         let lines: Vec<&RouteLine> = import.routes.iter().filter(|r| r.group == gi).collect();
