@@ -462,7 +462,9 @@ fn parse_yaml_capped<T: serde::de::DeserializeOwned>(
             },
             yaml_message(&raw),
         );
-        if raw.contains("budget breached") {
+        if raw.contains("duplicate mapping key") {
+            err.with_help("a key may appear once per mapping; remove or merge the other one")
+        } else if raw.contains("budget breached") {
             err.with_help(format!(
                 "one file may hold at most {max_nodes} YAML nodes; split it with `include`"
             ))
@@ -480,6 +482,10 @@ fn yaml_message(raw: &str) -> String {
         .map(|(m, _)| m)
         .unwrap_or(first);
     let msg = msg.trim_start_matches("error: ");
+    // The parser suggests an option of its own API, which a configuration author cannot set.
+    let msg = msg
+        .split_once(", set DuplicateKeyPolicy")
+        .map_or(msg, |(m, _)| m);
     let mut msg = msg.to_string();
     if let Some(c) = msg.get(..1) {
         let lower = c.to_lowercase();
