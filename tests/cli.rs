@@ -512,3 +512,23 @@ fn check_by_action_holds_the_caller_and_tenant_to_what_the_routes_require() {
         (Some(1), "tenant_mismatch".into())
     );
 }
+
+#[test]
+fn check_with_an_invalid_token_prints_the_whole_decision_object() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args(["check", "--config", &preset("enterprise"), "--token", "abc"])
+        .args(["--action", "service.view"])
+        .current_dir(root())
+        .env("ROLEGATE_DEV_SECRET", "s")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    for key in [
+        "decision", "status", "action", "route", "tenant", "roles", "role", "reason",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing: {v}");
+    }
+    assert_eq!(v["reason"], "invalid_token");
+    assert_eq!(v["action"], "service.view");
+}

@@ -63,9 +63,13 @@ pub fn run(args: CheckArgs) -> ExitCode {
         (None, Some(token)) => match super::verify_token(&config, token) {
             Ok(m) => m,
             Err(e) => {
+                // The same fields as every other decision, plus why the token was refused.
                 println!(
                     "{}",
-                    serde_json::json!({"decision": "deny", "status": 401, "reason": "invalid_token", "detail": e})
+                    serde_json::json!({
+                        "decision": "deny", "status": 401, "action": args.action, "route": null,
+                        "tenant": null, "roles": [], "role": null, "reason": "invalid_token", "detail": e
+                    })
                 );
                 return ExitCode::from(1);
             }
