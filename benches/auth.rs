@@ -176,13 +176,13 @@ fn verify(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     let v = k.verifier.verify(black_box(tok), n).expect("valid");
-                    let caller = Arc::new(CachedCaller::new(v.principal));
+                    let caller = Arc::new(CachedCaller::new(v.principal, &v.issuer));
                     black_box(caller.subject_for(&policy));
                     cache.insert(tok, caller, v.expires_at, generation);
                 })
             },
         );
-        let caller = Arc::new(CachedCaller::new(v.principal));
+        let caller = Arc::new(CachedCaller::new(v.principal, &v.issuer));
         caller.subject_for(&policy);
         cache.insert(tok, caller, v.expires_at, generation);
         c.bench_function(&format!("{alg}: cached (cache hit + subject)"), |b| {

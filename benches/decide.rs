@@ -193,7 +193,7 @@ fn cached_request(c: &mut Criterion) {
     let token = format!("eyJhbGciOiJIUzI1NiJ9.{}.sig", "a".repeat(600));
     cache.insert(
         &token,
-        Arc::new(CachedCaller::new(palette_principal())),
+        Arc::new(CachedCaller::new(palette_principal(), "bench")),
         u64::MAX,
         1,
     );

@@ -415,3 +415,69 @@ fn admin_closes_http10_connections_and_names_the_allowed_method() {
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("POST"));
 }
+
+/// A gateway whose only issuer reads a JWKS URL refreshed every second.
+fn short_refresh_gateway(jwks_port: u16, upstream: &str) -> RunningGateway {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let config = format!(
+        r#"
+gateway: {{threads: 1, grace_period_seconds: 0, decision_log: {{enabled: false}}}}
+upstreams:
+  api: {{addresses: ["{upstream}"]}}
+auth:
+  issuers:
+    - issuer: test-jwks
+      algorithms: [ES256]
+      jwks_url: http://127.0.0.1:{jwks_port}/jwks.json
+      jwks_refresh_seconds: 1
+actions:
+  item.view: View items
+roles:
+  Viewer: {{grants: [item.view]}}
+routes:
+  - upstream: api
+    tenant: {{param: tenant}}
+    map:
+      GET /api/t/{{tenant}}/items/{{id}}: item.view
+"#
+    );
+    let path = dir.join("gateway.yaml");
+    std::fs::write(&path, config).unwrap();
+    let overrides = Overrides::default();
+    let runtime = load_runtime(&path, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    let shared = Shared::new(runtime, Some(path), overrides);
+    RunningGateway::start(shared, common::loopback_listeners(1, false), Vec::new()).unwrap()
+}
+
+#[test]
+fn a_key_removed_from_the_jwks_stops_a_cached_token_after_the_refresh_period() {
+    rolegate::auth::install_crypto_provider();
+    let upstream = Upstream::start();
+    let (kid_a, der_a, jwk_a) = ec_key("rot-a");
+    let (_, _, jwk_b) = ec_key("rot-b");
+    let jwks = Arc::new(Mutex::new(json!({"keys": [jwk_a]}).to_string()));
+    let gw = short_refresh_gateway(jwks_server(jwks.clone()), &upstream.addr);
+    let tok_a = es(&kid_a, &der_a);
+    let get_a = || {
+        request(
+            &gw.proxy,
+            "GET",
+            "/api/t/acme/items/1",
+            &[("authorization", &format!("Bearer {tok_a}"))],
+        )
+        .status
+    };
+    assert_eq!(get_a(), 200);
+    assert_eq!(get_a(), 200, "a cache hit");
+    // The provider drops key A; only cache hits follow, so the refresh must start from them.
+    *jwks.lock().unwrap() = json!({"keys": [jwk_b]}).to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let mut last = get_a();
+    while last == 200 && started.elapsed() < std::time::Duration::from_secs(8) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        last = get_a();
+    }
+    assert_eq!(last, 401, "the removed key still verifies cached tokens");
+    gw.stop();
+}

@@ -228,6 +228,40 @@ impl Verifier {
         })
     }
 
+    /// Holds a cached verification of a token from `issuer` to its issuer's key freshness: stale
+    /// URL-backed keys fail closed, and keys due for their refresh are refetched in the
+    /// background (a removed key then stops working). Free for file-backed issuers.
+    pub fn check_cached(self: &Arc<Self>, issuer: &str, now: u64) -> Result<(), TokenError> {
+        let Some(idx) = self
+            .issuers
+            .iter()
+            .position(|i| i.jwks_url.is_some() && i.name == issuer)
+        else {
+            return Ok(());
+        };
+        let i = &self.issuers[idx];
+        if i.is_expired(now) {
+            return Err(TokenError::UnknownKey);
+        }
+        self.refresh_if_due(idx, now);
+        Ok(())
+    }
+
+    /// Starts a background refetch of a URL-backed issuer's keys when its refresh period passed.
+    fn refresh_if_due(self: &Arc<Self>, idx: usize, now: u64) {
+        let issuer = &self.issuers[idx];
+        if now.saturating_sub(issuer.fetched_at.load(Ordering::Relaxed))
+            > issuer.refresh_every.as_secs()
+            && !issuer.refreshing.swap(true, Ordering::AcqRel)
+        {
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.refresh(idx).await;
+                me.issuers[idx].refreshing.store(false, Ordering::Release);
+            });
+        }
+    }
+
     /// Verifies a token; an unknown key id of a URL-backed issuer triggers one rate-limited
     /// JWKS refetch and a second try. Stale URL-backed keys are refreshed in the background.
     pub async fn verify_or_refresh(
@@ -255,16 +289,7 @@ impl Verifier {
         let issuer = &self.issuers[idx];
         match first {
             Ok(v) => {
-                if now.saturating_sub(issuer.fetched_at.load(Ordering::Relaxed))
-                    > issuer.refresh_every.as_secs()
-                    && !issuer.refreshing.swap(true, Ordering::AcqRel)
-                {
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        me.refresh(idx).await;
-                        me.issuers[idx].refreshing.store(false, Ordering::Release);
-                    });
-                }
+                self.refresh_if_due(idx, now);
                 Ok(v)
             }
             Err(e) => {
@@ -343,11 +368,8 @@ fn issuer_with(
     }
 }
 
-async fn load_issuer(
-    s: &IssuerSettings,
-    base: &Path,
-    files: &mut Vec<PathBuf>,
-) -> Result<Issuer, String> {
+/// An issuer's accepted algorithms, once its settings name exactly one key source.
+fn issuer_algorithms(s: &IssuerSettings) -> Result<Vec<Algorithm>, String> {
     let name = &s.issuer;
     if name.is_empty() {
         return Err("an issuer has an empty `issuer`".into());
@@ -372,6 +394,16 @@ async fn load_issuer(
             "issuer `{name}`: give exactly one key source (jwks_url, jwks_file, pem_files, oidc_discovery, hmac_secret_env or hmac_secret_file)"
         ));
     }
+    Ok(allowed)
+}
+
+async fn load_issuer(
+    s: &IssuerSettings,
+    base: &Path,
+    files: &mut Vec<PathBuf>,
+) -> Result<Issuer, String> {
+    let name = &s.issuer;
+    let allowed = issuer_algorithms(s)?;
     let mut url = s.jwks_url.clone();
     if let Some(d) = &s.oidc_discovery {
         url = Some(

@@ -243,13 +243,17 @@ impl Gateway {
         let generation = rt.auth.verifier.generation();
         if let Some(hit) = rt.auth.cache.get(token, now, generation) {
             m.token_cache_hits.inc();
+            if let Err(e) = rt.auth.verifier.check_cached(&hit.issuer, now) {
+                m.jwt(e.reason());
+                return Err((e.description(), e.reason()));
+            }
             return Ok(hit);
         }
         m.token_cache_misses.inc();
         match rt.auth.verifier.verify_or_refresh(token, now).await {
             Ok(v) => {
                 m.jwt("valid");
-                let caller = Arc::new(CachedCaller::new(v.principal));
+                let caller = Arc::new(CachedCaller::new(v.principal, &v.issuer));
                 rt.auth
                     .cache
                     .insert(token, caller.clone(), v.expires_at, generation);

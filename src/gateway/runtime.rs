@@ -35,15 +35,18 @@ pub struct CachedCaller {
     pub principal: Principal,
     /// Roles joined for the X-Auth-Roles header.
     pub roles_header: String,
+    /// The issuer that signed the token (its key freshness is checked on every cache hit).
+    pub issuer: Box<str>,
     /// Subject resolved against one policy generation.
     pub subject: ArcSwapOption<Subject>,
 }
 
 impl CachedCaller {
-    /// Wraps a principal.
-    pub fn new(principal: Principal) -> Self {
+    /// Wraps a principal verified with `issuer`'s keys.
+    pub fn new(principal: Principal, issuer: &str) -> Self {
         CachedCaller {
             roles_header: principal.roles.join(","),
+            issuer: issuer.into(),
             principal,
             subject: ArcSwapOption::empty(),
         }
@@ -159,6 +162,12 @@ impl Runtime {
                     .map_err(|_| format!("gateway.strip_headers: `{h}` is not a header name"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let level = config.gateway.decision_log.level.as_str();
+        if !["error", "warn", "info", "debug", "trace"].contains(&level) {
+            return Err(format!(
+                "gateway.decision_log.level: `{level}` is not one of error, warn, info, debug, trace"
+            ));
+        }
         let trusted_proxies = config
             .gateway
             .trusted_proxies
