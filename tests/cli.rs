@@ -532,3 +532,36 @@ fn check_with_an_invalid_token_prints_the_whole_decision_object() {
     assert_eq!(v["reason"], "invalid_token");
     assert_eq!(v["action"], "service.view");
 }
+
+#[test]
+fn validate_refuses_what_serve_would_refuse_beyond_the_policy() {
+    let base = "actions:\n  a.get: A\nroles:\n  R: {grants: [a.get]}\n";
+    let cases = [
+        (
+            "gateway: {trusted_proxies: [nothost]}\n",
+            "main.yaml: gateway.trusted_proxies: `nothost` is not an IP address",
+        ),
+        (
+            "gateway: {decision_log: {level: loud}}\n",
+            "gateway.decision_log.level: `loud` is not one of error, warn, info, debug, trace",
+        ),
+        (
+            "auth:\n  issuers:\n    - {issuer: x, algorithms: [RS256], pem_files: [nonexist.pem]}\n",
+            "nonexist.pem`: No such file",
+        ),
+        (
+            "auth:\n  issuers:\n    - {issuer: x, algorithms: [HS256], hmac_secret_env: ROLEGATE_TEST_UNSET}\n",
+            "environment variable `ROLEGATE_TEST_UNSET` is not set",
+        ),
+        (
+            "auth:\n  issuers:\n    - {issuer: x, algorithms: [RS256]}\n",
+            "issuer `x`: give exactly one key source",
+        ),
+    ];
+    for (extra, want) in cases {
+        let o = validate_files(&[("main.yaml", &format!("{base}{extra}"))]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra}: {err}");
+        assert!(err.contains(want), "{extra}: {err:?} lacks {want:?}");
+    }
+}

@@ -9,6 +9,15 @@ pub fn run(path: &Path) -> ExitCode {
         Ok(v) => v,
         Err(code) => return code,
     };
+    // Everything `serve` loads besides the policy: upstreams, gateway settings and the keys of
+    // every issuer (JWKS URLs are fetched), so a configuration `validate` passes also serves.
+    crate::auth::install_crypto_provider();
+    if let Err(e) =
+        crate::gateway::server::load_runtime(path, &crate::gateway::Overrides::default())
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(super::EXIT_USAGE);
+    }
     for w in policy.warnings() {
         eprintln!("warning: {w}");
     }

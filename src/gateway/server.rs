@@ -105,7 +105,9 @@ pub fn build_server(shared: Arc<Shared>, l: &Listeners, extra: ExtraServices) ->
 /// Loads the configuration and builds the first runtime (all load-time I/O happens here).
 pub fn load_runtime(path: &Path, overrides: &Overrides) -> Result<Runtime, String> {
     let config = load_file(path).map_err(|e| e.to_string())?;
+    // Settings and key errors name the configuration they came from.
     block_on(Runtime::build(&config, overrides, None))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs a future to completion on a short-lived runtime (load time only).
