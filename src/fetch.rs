@@ -23,7 +23,7 @@ pub enum Fetched {
 
 /// GETs `url` (blocking) and returns at most `max_bytes` of body; an error names the URL.
 pub fn get(url: &str, max_bytes: usize) -> Result<Vec<u8>, String> {
-    match get_if_none_match(url, max_bytes, None)? {
+    match get_if_none_match(url, max_bytes, None, 3)? {
         Fetched::Body { bytes, .. } => Ok(bytes),
         Fetched::NotModified => Err(format!(
             "GET {url}: 304 Not Modified to an unconditional GET"
@@ -31,15 +31,17 @@ pub fn get(url: &str, max_bytes: usize) -> Result<Vec<u8>, String> {
     }
 }
 
-/// GETs `url` (blocking) with `If-None-Match: etag` when one is given.
+/// GETs `url` (blocking) with `If-None-Match: etag` when one is given, following at most
+/// `redirects` redirects (a redirect not followed is an error naming its status).
 pub fn get_if_none_match(
     url: &str,
     max_bytes: usize,
     etag: Option<&str>,
+    redirects: u32,
 ) -> Result<Fetched, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(FETCH_TIMEOUT))
-        .max_redirects(3)
+        .max_redirects(redirects)
         .build()
         .into();
     let mut req = agent.get(url);

@@ -315,6 +315,32 @@ fn a_bundle_holds_policy_only_and_travels_over_https_or_loopback() {
         "{err}"
     );
 
+    // A redirect is not followed: it could lead a loopback URL to a plain-http host elsewhere.
+    server.serve(Some((
+        "actions: {probe.read: Read the probe}\nroles: {R: {grants: [probe.read]}}\n",
+        "\"r\"",
+    )));
+    assert!(
+        load(&server.url).is_ok(),
+        "the target itself is a good bundle"
+    );
+    let redirector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redirect_url = format!("http://{}/moved.yaml", redirector.local_addr().unwrap());
+    let target = server.url.clone();
+    std::thread::spawn(move || {
+        for stream in redirector.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) && line != "\r\n" {
+                line.clear();
+            }
+            let mut out = stream;
+            let _ = write!(out, "HTTP/1.1 302 Found\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let err = load(&redirect_url).expect_err("a redirected bundle is refused");
+    assert!(err.contains(&redirect_url) && err.contains("302"), "{err}");
+
     // An unreachable server is an error that names the URL.
     server.serve(None);
     let err = load(&server.url).expect_err("a 503 is refused");

@@ -27,6 +27,10 @@ pub fn is_url(entry: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
+/// Bundles follow no redirects: the URL `check_url` accepted is the only place a policy comes from
+/// (a redirect could lead a loopback URL to a plain-http host elsewhere).
+const BUNDLE_REDIRECTS: u32 = 0;
+
 /// Refuses URLs a policy must not come from: anything but `https://`, except `http://` to a
 /// loopback host (a sidecar in the same pod), since a policy sent in the clear can be rewritten
 /// on the way.
@@ -53,7 +57,7 @@ fn is_loopback(host: &str) -> bool {
 
 /// GETs a bundle (blocking): its text and the state to poll it with.
 pub fn fetch(url: &str) -> Result<(String, BundleState), String> {
-    match crate::fetch::get_if_none_match(url, MAX_BUNDLE_BYTES, None)? {
+    match crate::fetch::get_if_none_match(url, MAX_BUNDLE_BYTES, None, BUNDLE_REDIRECTS)? {
         Fetched::Body { bytes, etag } => {
             let sha256 = hex::encode(Sha256::digest(&bytes));
             let text = String::from_utf8(bytes)
@@ -82,7 +86,12 @@ pub enum Poll {
 
 /// Asks the server (blocking) whether `state`'s document changed, with `If-None-Match`.
 pub fn poll(state: &BundleState) -> Result<Poll, String> {
-    match crate::fetch::get_if_none_match(&state.url, MAX_BUNDLE_BYTES, state.etag.as_deref())? {
+    match crate::fetch::get_if_none_match(
+        &state.url,
+        MAX_BUNDLE_BYTES,
+        state.etag.as_deref(),
+        BUNDLE_REDIRECTS,
+    )? {
         Fetched::NotModified => Ok(Poll::Unchanged),
         Fetched::Body { bytes, etag } => {
             let sha256 = hex::encode(Sha256::digest(&bytes));
