@@ -565,3 +565,23 @@ fn validate_refuses_what_serve_would_refuse_beyond_the_policy() {
         assert!(err.contains(want), "{extra}: {err:?} lacks {want:?}");
     }
 }
+
+#[test]
+fn moving_lines_leaves_the_revision_unchanged() {
+    let revision = |text: &str| {
+        let o = validate_files(&[("main.yaml", text)]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        out.rsplit_once("(revision ")
+            .unwrap()
+            .1
+            .trim()
+            .trim_end_matches(')')
+            .to_string()
+    };
+    let a = "actions:\n  a.get: A\n  b.get: B\nroles:\n  R: {grants: [a.get, b.get]}\n  S: {grants: [b.get]}\nroutes:\n  - map:\n      GET,HEAD /a: a.get\n      GET /b: b.get\n";
+    let moved = "actions:\n  b.get: B\n  a.get: A\nroles:\n  S: {grants: [b.get]}\n  R: {grants: [b.get, a.get]}\nroutes:\n  - map:\n      GET /b: b.get\n      HEAD,GET /a: a.get\n";
+    let changed = "actions:\n  a.get: A\n  b.get: B\nroles:\n  R: {grants: [a.get]}\n  S: {grants: [b.get]}\nroutes:\n  - map:\n      GET,HEAD /a: a.get\n      GET /b: b.get\n";
+    assert_eq!(revision(a), revision(moved));
+    assert_ne!(revision(a), revision(changed));
+}

@@ -11,10 +11,16 @@ pub fn run(path: &Path) -> ExitCode {
     };
     // Everything `serve` loads besides the policy: upstreams, gateway settings and the keys of
     // every issuer (JWKS URLs are fetched), so a configuration `validate` passes also serves.
+    // A policy-only file (no `upstreams:`) is served with `--upstream URL`; validate it as such.
     crate::auth::install_crypto_provider();
-    if let Err(e) =
-        crate::gateway::server::load_runtime(path, &crate::gateway::Overrides::default())
-    {
+    let overrides = crate::gateway::Overrides {
+        upstream: config
+            .upstreams
+            .is_empty()
+            .then(|| "http://127.0.0.1:1".to_string()),
+        ..Default::default()
+    };
+    if let Err(e) = crate::gateway::server::load_runtime(path, &overrides) {
         eprintln!("error: {e}");
         return ExitCode::from(super::EXIT_USAGE);
     }

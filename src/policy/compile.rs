@@ -367,52 +367,46 @@ fn warnings(config: &Config, catalog: &Catalog, roles: &RoleTable) -> Vec<String
 }
 
 /// Hashes what the policy means (not how it is laid out): comments, whitespace and line moves
-/// leave the revision unchanged.
+/// leave the revision unchanged. Actions, roles, routes, tenants and upstreams are hashed as
+/// sorted sets, since their order in the files decides nothing.
 fn revision(config: &Config, catalog: &Catalog, roles: &RoleTable) -> String {
-    use serde_json::json;
-    let actions: Vec<_> = config
+    use serde_json::{json, Value};
+    fn set(rows: impl Iterator<Item = Value>) -> Vec<String> {
+        let mut rows: Vec<String> = rows.map(|v| v.to_string()).collect();
+        rows.sort_unstable();
+        rows
+    }
+    let actions = set(config
         .actions
         .iter()
-        .map(|a| json!([a.id.value, a.label, a.section]))
-        .collect();
-    let role_rows: Vec<_> = (0..roles.len() as RoleIdx)
-        .map(|r| {
-            let grants: Vec<&str> = roles.grants(r).iter().map(|i| catalog.id(i)).collect();
-            let def = &config.roles[r as usize];
-            json!([roles.name(r), def.scope, def.implicit, grants])
-        })
-        .collect();
-    let routes: Vec<_> = config
-        .routes
-        .iter()
-        .map(|r| {
-            let target = match &r.target {
-                RouteTarget::Action(a) => a.value.as_str(),
-                RouteTarget::Public => "public",
-            };
-            json!([
-                r.methods,
-                r.path,
-                target,
-                r.upstream.as_ref().map(|u| &u.value),
-                r.host,
-                r.tenant,
-                r.relation,
-                r.caller,
-                r.project
-            ])
-        })
-        .collect();
-    let tenants: Vec<_> = config
-        .tenants
-        .iter()
-        .map(|(c, p)| json!([c, p.value]))
-        .collect();
-    let upstreams: Vec<_> = config
-        .upstreams
-        .iter()
-        .map(|(n, u)| json!([n.value, u]))
-        .collect();
+        .map(|a| json!([a.id.value, a.label, a.section])));
+    let role_rows = set((0..roles.len() as RoleIdx).map(|r| {
+        let mut grants: Vec<&str> = roles.grants(r).iter().map(|i| catalog.id(i)).collect();
+        grants.sort_unstable();
+        let def = &config.roles[r as usize];
+        json!([roles.name(r), def.scope, def.implicit, grants])
+    }));
+    let routes = set(config.routes.iter().map(|r| {
+        let target = match &r.target {
+            RouteTarget::Action(a) => a.value.as_str(),
+            RouteTarget::Public => "public",
+        };
+        let mut methods = r.methods.clone();
+        methods.sort_unstable();
+        json!([
+            methods,
+            r.path,
+            target,
+            r.upstream.as_ref().map(|u| &u.value),
+            r.host,
+            r.tenant,
+            r.relation,
+            r.caller,
+            r.project
+        ])
+    }));
+    let tenants = set(config.tenants.iter().map(|(c, p)| json!([c, p.value])));
+    let upstreams = set(config.upstreams.iter().map(|(n, u)| json!([n.value, u])));
     let doc = json!({
         "actions": actions,
         "roles": role_rows,
