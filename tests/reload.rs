@@ -664,6 +664,40 @@ fn the_file_watch_picks_up_an_atomic_rename_and_coalesces_a_burst_into_one_reloa
     assert_eq!(gw.revision(), rev_a);
 }
 
+#[test]
+fn fixing_a_file_only_a_refused_configuration_reads_reloads() {
+    let gw = start(&A);
+    let rev_a = gw.revision();
+    let viewer = bearer(&token(&["Viewer"]));
+    // The new configuration includes a file in a directory the serving one never read, and
+    // that file is wrong: refused, A keeps serving.
+    let extra = gw.path.with_file_name("extra");
+    std::fs::create_dir(&extra).unwrap();
+    write_atomic(
+        &extra.join("more.yaml"),
+        "routes:\n  - map:\n      GET /more: nosuch.action\n",
+    );
+    let failures = gw.metric("rolegate_policy_reloads_total{result=\"failure\"}");
+    let with_include = Parts {
+        head: "include: [extra/more.yaml]",
+        ..A
+    };
+    write_atomic(&gw.path, &config(&gw.upstream.addr, &with_include));
+    wait_until("the watch refuses the bad include", || {
+        gw.metric("rolegate_policy_reloads_total{result=\"failure\"}") == failures + 1.0
+    });
+    assert_eq!(gw.revision(), rev_a);
+    // Fixing the file the error names is enough: its directory is watched now.
+    std::thread::sleep(rolegate::reload::DEBOUNCE * 2);
+    write_atomic(
+        &extra.join("more.yaml"),
+        "routes:\n  - map:\n      GET /more: item.view\n",
+    );
+    wait_until("the fixed include is swapped in", || gw.revision() != rev_a);
+    let r = request(&gw.gw.proxy, "GET", "/more", &[("authorization", &viewer)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// Writes a ConfigMap revision directory and flips `..data` to it, as the kubelet does.
 fn configmap_flip(dir: &Path, rev: usize, files: &[(&str, &str)]) {
     let name = format!("..2025_01_01_00_00_0{rev}.000000001");

@@ -27,6 +27,9 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
     /// Unix time of that error.
     pub last_error_at: Option<u64>,
+    /// Files the refused configuration read (or the one its error is in): watched too, so
+    /// fixing a file that only the refused configuration names reloads.
+    pub refused_files: Vec<std::path::PathBuf>,
 }
 
 /// State shared by the proxy, the admin service and the reloader.

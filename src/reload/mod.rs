@@ -64,8 +64,13 @@ impl Trigger {
 enum Built {
     /// Every input file is as it was at the last good load: nothing to do.
     Same,
-    /// A runtime (or the reason there is none), with the stamp taken before reading.
-    Done(Stamp, Vec<PathBuf>, Result<Box<Runtime>, String>),
+    /// A runtime (or the reason there is none and the files that attempt read), with the stamp
+    /// taken before reading.
+    Done(
+        Stamp,
+        Vec<PathBuf>,
+        Result<Box<Runtime>, (String, Vec<PathBuf>)>,
+    ),
 }
 
 /// Rebuilds the runtime from the configuration file and swaps it in.
@@ -156,15 +161,19 @@ impl Reloader {
                 // The stamp was taken before reading, so it can only be older than what was
                 // compiled: a later event then reloads once more, never too few times.
                 *last_good = (stamp::inputs(&self.path, &rt.files) == read).then_some(before);
+                if let Ok(mut s) = shared.status.lock() {
+                    s.refused_files.clear();
+                }
                 Ok(self.swap(&shared, &current, *rt, trigger))
             }
-            Err(e) => {
+            Err((e, files)) => {
                 *last_good = None;
                 shared.metrics.reload(false);
                 tracing::error!(target: "rolegate::reload", trigger = trigger.as_str(), error = e.as_str(), "configuration refused; the previous revision keeps serving");
                 if let Ok(mut s) = shared.status.lock() {
                     s.last_error = Some(e.clone());
                     s.last_error_at = Some(crate::gateway::proxy::now_secs());
+                    s.refused_files = files;
                 }
                 Err(e)
             }
@@ -183,11 +192,12 @@ impl Reloader {
             if skip_if == Some(before) {
                 return Built::Same;
             }
-            let rt = load_file(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|config| {
-                    handle.block_on(Runtime::build(&config, &overrides, Some(&current)))
-                });
+            let rt = match load_file(&path) {
+                Err(e) => Err((e.to_string(), vec![PathBuf::from(&*e.origin.file)])),
+                Ok(config) => handle
+                    .block_on(Runtime::build(&config, &overrides, Some(&current)))
+                    .map_err(|e| (e, config.files.clone())),
+            };
             Built::Done(before, read, rt.map(Box::new))
         });
         match task.await {
@@ -195,7 +205,7 @@ impl Reloader {
             Err(e) => Built::Done(
                 Stamp::of(&[]),
                 Vec::new(),
-                Err(format!("the reload task failed: {e}")),
+                Err((format!("the reload task failed: {e}"), Vec::new())),
             ),
         }
     }

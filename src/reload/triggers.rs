@@ -38,7 +38,12 @@ pub fn triggers_service(shared: Arc<Shared>) -> GenBackgroundService<Triggers> {
 /// so editing the target in place is seen.
 fn wanted_dirs(shared: &Shared) -> BTreeSet<PathBuf> {
     let mut dirs = BTreeSet::new();
-    for f in shared.runtime.load().files.iter() {
+    let refused = shared
+        .status
+        .lock()
+        .map(|s| s.refused_files.clone())
+        .unwrap_or_default();
+    for f in shared.runtime.load().files.iter().chain(refused.iter()) {
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
         dirs.extend(abs.parent().map(Path::to_path_buf));
         if let Ok(real) = std::fs::canonicalize(&abs) {
