@@ -72,6 +72,11 @@ fn each_bad_config_gives_one_error_with_file_and_line_and_exit_2() {
         ("unreadable include", format!("include: [missing.yaml]\n{base}"), "main.yaml:1:11: cannot read `"),
         ("unknown key", format!("{base}rolez: {{}}\n"), "main.yaml:4:1: unknown field `rolez`"),
         (
+            "role with a comma",
+            format!("{base}roles:\n  \"A,B\": {{grants: [cluster.get]}}\n"),
+            "main.yaml:5:3: role name `A,B` holds a comma or a control character",
+        ),
+        (
             "duplicate key",
             format!("{base}  cluster.get: Again\n"),
             "main.yaml:4:3: duplicate mapping key: cluster.get; a key may appear once per mapping",

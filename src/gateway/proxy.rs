@@ -359,20 +359,26 @@ impl Gateway {
     }
 }
 
-/// `X-Auth-Roles`: the token's tenant-wide roles, plus the project-bound role that granted this
-/// request when a project binding decided it (the upstream sees the role it was allowed by).
-fn roles_header<'c>(
-    c: &'c CachedCaller,
-    s: &Subject,
+/// `X-Auth-Roles`: the caller's tenant-wide roles the policy knows, plus the project-bound role
+/// that granted this request when a project binding decided it (the upstream sees the role it
+/// was allowed by, and never a role the gateway ignored).
+fn roles_header<'s>(
+    s: &'s Subject,
     granting: Option<RoleIdx>,
     policy: &CompiledPolicy,
-) -> Cow<'c, str> {
+) -> Cow<'s, str> {
     let from_project = granting
         .filter(|r| !s.tenant_roles.contains(r) && s.projects.iter().any(|p| p.roles.contains(r)));
     match from_project {
-        None => Cow::Borrowed(&c.roles_header),
-        Some(r) if c.roles_header.is_empty() => Cow::Owned(policy.roles().name(r).to_string()),
-        Some(r) => Cow::Owned(format!("{},{}", c.roles_header, policy.roles().name(r))),
+        None => Cow::Borrowed(&s.tenant_roles_joined),
+        Some(r) if s.tenant_roles_joined.is_empty() => {
+            Cow::Owned(policy.roles().name(r).to_string())
+        }
+        Some(r) => Cow::Owned(format!(
+            "{},{}",
+            s.tenant_roles_joined,
+            policy.roles().name(r)
+        )),
     }
 }
 
@@ -501,7 +507,7 @@ impl ProxyHttp for Gateway {
         let trusted_peer = client_ip.is_some_and(|ip| rt.trusted_proxies.contains(&ip));
         let granting = ctx.decision.and_then(|d| d.role);
         let roles = match (&ctx.caller, &ctx.subject) {
-            (Some(c), Some(s)) => Some(roles_header(c, s, granting, &rt.policy)),
+            (Some(_), Some(s)) => Some(roles_header(s, granting, &rt.policy)),
             _ => None,
         };
         let identity = match (&ctx.caller, &ctx.subject, &roles) {

@@ -33,8 +33,6 @@ pub struct Overrides {
 pub struct CachedCaller {
     /// Who the token says the caller is.
     pub principal: Principal,
-    /// Roles joined for the X-Auth-Roles header.
-    pub roles_header: String,
     /// The issuer that signed the token (its key freshness is checked on every cache hit).
     pub issuer: Box<str>,
     /// Subject resolved against one policy generation.
@@ -45,7 +43,6 @@ impl CachedCaller {
     /// Wraps a principal verified with `issuer`'s keys.
     pub fn new(principal: Principal, issuer: &str) -> Self {
         CachedCaller {
-            roles_header: principal.roles.join(","),
             issuer: issuer.into(),
             principal,
             subject: ArcSwapOption::empty(),

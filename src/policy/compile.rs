@@ -279,8 +279,15 @@ impl CompiledPolicy {
                 }),
             }
         }
+        let tenant_roles_joined = tenant_roles
+            .iter()
+            .map(|&r| self.roles.name(r))
+            .collect::<Vec<_>>()
+            .join(",")
+            .into();
         Subject {
             generation: self.generation,
+            tenant_roles_joined,
             tenant: p
                 .tenant
                 .as_deref()

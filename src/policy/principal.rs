@@ -37,6 +37,9 @@ pub struct Subject {
     pub tenant: Option<Box<str>>,
     /// Known tenant-scope roles held (in the token's order).
     pub tenant_roles: Vec<RoleIdx>,
+    /// Their names, comma-joined: what the upstream is told the caller holds tenant-wide
+    /// (roles the policy does not know, or project roles given tenant-wide, are left out).
+    pub tenant_roles_joined: Box<str>,
     /// Union of tenant-scope and implicit roles' grants.
     pub tenant_grants: ActionSet,
     /// Project bindings.

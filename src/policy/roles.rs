@@ -39,6 +39,13 @@ impl RoleTable {
                     format!("role name `{name}` is empty or has surrounding spaces"),
                 ));
             }
+            if name.contains(',') || name.chars().any(char::is_control) {
+                return Err(ConfigError::new(
+                    d.name.origin.clone(),
+                    format!("role name `{name}` holds a comma or a control character"),
+                )
+                .with_help("X-Auth-Roles lists roles comma-joined; rename the role"));
+            }
             if let Some(&prev) = index.get(name) {
                 return Err(ConfigError::new(
                     d.name.origin.clone(),
