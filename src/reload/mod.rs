@@ -80,6 +80,8 @@ pub struct Reloader {
     shared: Weak<Shared>,
     /// One reload at a time; holds the input stamp of the last good load (None: unknown).
     last_good: tokio::sync::Mutex<Option<Stamp>>,
+    /// The last attempt was refused (a recheck would only refuse it again).
+    last_refused: AtomicBool,
     watch_files: AtomicBool,
     swaps: tokio::sync::watch::Sender<u64>,
 }
@@ -92,6 +94,7 @@ impl Reloader {
             overrides,
             shared,
             last_good: tokio::sync::Mutex::new(None),
+            last_refused: AtomicBool::new(false),
             watch_files: AtomicBool::new(true),
             swaps: tokio::sync::watch::channel(0).0,
         }
@@ -139,6 +142,16 @@ impl Reloader {
         self.run(Trigger::Files, true).await
     }
 
+    /// After the watch gained a directory: reloads if an input changed since the last good load,
+    /// which an edit between that load and the new watch would otherwise leave unseen. Nothing
+    /// happens after a refused attempt (it is not retried until a file changes).
+    pub async fn recheck_after_new_watch(&self) -> Option<Result<Outcome, String>> {
+        if self.last_refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.run(Trigger::Files, true).await
+    }
+
     async fn run(
         &self,
         trigger: Trigger,
@@ -158,6 +171,7 @@ impl Reloader {
         };
         let result = match built {
             Ok(rt) => {
+                self.last_refused.store(false, Ordering::Relaxed);
                 // The stamp was taken before reading, so it can only be older than what was
                 // compiled: a later event then reloads once more, never too few times.
                 *last_good = (stamp::inputs(&self.path, &rt.files) == read).then_some(before);
@@ -168,6 +182,7 @@ impl Reloader {
             }
             Err((e, files)) => {
                 *last_good = None;
+                self.last_refused.store(true, Ordering::Relaxed);
                 shared.metrics.reload(false);
                 tracing::error!(target: "rolegate::reload", trigger = trigger.as_str(), error = e.as_str(), "configuration refused; the previous revision keeps serving");
                 if let Ok(mut s) = shared.status.lock() {

@@ -61,11 +61,12 @@ struct Watch {
 
 impl Watch {
     /// Watches what the serving runtime read; a directory that cannot be watched now is tried
-    /// again at the next call.
-    fn update(&mut self, shared: &Shared) {
+    /// again at the next call. True when a directory was added.
+    fn update(&mut self, shared: &Shared) -> bool {
         let Some(w) = self.watcher.as_mut() else {
-            return;
+            return false;
         };
+        let mut added = false;
         let want = wanted_dirs(shared);
         for d in self.dirs.difference(&want) {
             // A directory that is gone (an old ConfigMap revision) is no longer watched anyway.
@@ -79,12 +80,14 @@ impl Watch {
             match w.watch(&d, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     self.dirs.insert(d);
+                    added = true;
                 }
                 Err(e) => {
                     tracing::warn!(target: "rolegate::reload", dir = %d.display(), error = %e, "cannot watch")
                 }
             }
         }
+        added
     }
 }
 
@@ -132,7 +135,7 @@ impl BackgroundService for Triggers {
                 .ok(),
             dirs: BTreeSet::new(),
         };
-        watch.update(&self.shared);
+        let _ = watch.update(&self.shared);
         let mut swaps = reloader.swaps();
         let mut bundles = BundlePoller::default();
         tracing::info!(target: "rolegate::reload", dirs = ?watch.dirs, sighup = hup.is_some(), "reload triggers ready");
@@ -162,9 +165,12 @@ impl BackgroundService for Triggers {
                     on_files_changed(reloader).await;
                 }
             }
-            // Whatever reloaded, watch what the serving runtime reads now.
+            // Whatever reloaded, watch what the serving runtime reads now. A file in a directory
+            // watched only from now on may have changed before the watch began: look once.
             swaps.mark_unchanged();
-            watch.update(&self.shared);
+            if watch.update(&self.shared) && reloader.watches_files() {
+                let _ = reloader.recheck_after_new_watch().await;
+            }
         }
     }
 }
