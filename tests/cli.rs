@@ -308,6 +308,16 @@ fn policy_test_cases_pass_on_every_preset_and_failures_exit_1() {
         stdout(&o)
     );
     assert!(stdout(&o).contains("0 passed, 1 failed"));
+    assert!(stdout(&o).contains("expected allow, got"), "{}", stdout(&o));
+    // A quoted status is the status.
+    std::fs::write(&wrong, "cases:\n  - {name: reader deletes, claims: {tenant: acme, roles: [Read Only]}, request: DELETE /api/tenants/acme/services/1, expect: \"403\"}\n").unwrap();
+    let o = rolegate(&[
+        "test",
+        "--config",
+        &preset("enterprise"),
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]

@@ -63,6 +63,15 @@ enum Expect {
     Word(String),
 }
 
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Status(s) => write!(f, "{s}"),
+            Expect::Word(w) => f.write_str(w),
+        }
+    }
+}
+
 /// Runs the cases and prints failures and a closing `N passed, M failed` line.
 pub fn run(config_path: &Path, cases_path: &Path) -> ExitCode {
     let (config, policy) = match super::load_policy(config_path) {
@@ -140,6 +149,9 @@ fn run_case(
     let (d, json) = explain(policy, p.as_ref(), &q)?;
     let status_ok = match &case.expect {
         Expect::Status(s) => d.status == *s,
+        // `expect: "403"` means the status, as `expect: 403` does.
+        Expect::Word(w) if w.parse::<u16>().is_ok_and(|s| s == d.status) => true,
+        Expect::Word(w) if w.parse::<u16>().is_ok() => false,
         Expect::Word(w) if w == "allow" => d.allowed,
         Expect::Word(w) if w == "deny" => !d.allowed,
         Expect::Word(w) => {
@@ -154,7 +166,7 @@ fn run_case(
         .is_none_or(|r| r == d.reason.as_str());
     Ok((!(status_ok && reason_ok)).then(|| {
         format!(
-            "expected {:?}{}, got {json}",
+            "expected {}{}, got {json}",
             case.expect,
             case.reason
                 .as_deref()
