@@ -72,6 +72,11 @@ fn each_bad_config_gives_one_error_with_file_and_line_and_exit_2() {
         ("unreadable include", format!("include: [missing.yaml]\n{base}"), "main.yaml:1:11: cannot read `"),
         ("unknown key", format!("{base}rolez: {{}}\n"), "main.yaml:4:1: unknown field `rolez`"),
         (
+            "wrong type",
+            format!("{base}auth: {{leeway_seconds: -5}}\n"),
+            "main.yaml:4:24: invalid u64; the value here must be a whole number, 0 or more",
+        ),
+        (
             "role with a comma",
             format!("{base}roles:\n  \"A,B\": {{grants: [cluster.get]}}\n"),
             "main.yaml:5:3: role name `A,B` holds a comma or a control character",

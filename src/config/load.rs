@@ -462,6 +462,14 @@ fn parse_yaml_capped<T: serde::de::DeserializeOwned>(
             },
             yaml_message(&raw),
         );
+        let msg = yaml_message(&raw);
+        if is_type_error(&msg) {
+            let want = msg.trim_start_matches("invalid ");
+            return err.with_help(format!(
+                "the value here must be {} (see the configuration reference in README.md)",
+                type_words(want)
+            ));
+        }
         if raw.contains("duplicate mapping key") {
             err.with_help("a key may appear once per mapping; remove or merge the other one")
         } else if raw.contains("budget breached") {
@@ -472,6 +480,23 @@ fn parse_yaml_capped<T: serde::de::DeserializeOwned>(
             err
         }
     })
+}
+
+/// A bare `invalid u64` style message: the parser names only the type it wanted.
+fn is_type_error(msg: &str) -> bool {
+    msg.strip_prefix("invalid ")
+        .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The type a bare type error names, in words.
+fn type_words(ty: &str) -> &'static str {
+    match ty {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "bool" => "true or false",
+        _ => "of another type",
+    }
 }
 
 /// Strips the parser's own location prefix/suffix so the message reads once.
