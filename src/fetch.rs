@@ -21,9 +21,12 @@ pub enum Fetched {
     },
 }
 
+/// Redirects a plain GET (JWKS documents, OIDC discovery) follows.
+const GET_REDIRECTS: u32 = 3;
+
 /// GETs `url` (blocking) and returns at most `max_bytes` of body; an error names the URL.
 pub fn get(url: &str, max_bytes: usize) -> Result<Vec<u8>, String> {
-    match get_if_none_match(url, max_bytes, None, 3)? {
+    match get_if_none_match(url, max_bytes, None, GET_REDIRECTS)? {
         Fetched::Body { bytes, .. } => Ok(bytes),
         Fetched::NotModified => Err(format!(
             "GET {url}: 304 Not Modified to an unconditional GET"

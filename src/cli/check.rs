@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::{Map, Value};
 
-use super::explain::{explain, principal, Query};
+use super::explain::{decision_json, explain, principal, Query};
 use super::EXIT_USAGE;
+use crate::policy::{Decision, Reason};
 
 /// Arguments of `rolegate check`.
 #[derive(Args, Debug)]
@@ -64,13 +65,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
             Ok(m) => m,
             Err(e) => {
                 // The same fields as every other decision, plus why the token was refused.
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "decision": "deny", "status": 401, "action": args.action, "route": null,
-                        "tenant": null, "roles": [], "role": null, "reason": "invalid_token", "detail": e
-                    })
-                );
+                let refused = Decision::deny(401, Reason::InvalidToken);
+                let mut json = decision_json(&policy, &refused, None);
+                json["action"] = args.action.clone().into();
+                json["detail"] = e.into();
+                println!("{json}");
                 return ExitCode::from(1);
             }
         },

@@ -9,8 +9,9 @@ pub fn run(path: &Path) -> ExitCode {
         Ok(v) => v,
         Err(code) => return code,
     };
-    // Everything `serve` loads besides the policy: upstreams, gateway settings and the keys of
-    // every issuer (JWKS URLs are fetched), so a configuration `validate` passes also serves.
+    // Everything `serve` builds from the same configuration besides the policy: upstreams,
+    // gateway settings and the keys of every issuer (JWKS URLs are fetched), so a configuration
+    // `validate` passes also serves.
     // A policy-only file (no `upstreams:`) is served with `--upstream URL`; validate it as such.
     crate::auth::install_crypto_provider();
     let overrides = crate::gateway::Overrides {
@@ -20,7 +21,7 @@ pub fn run(path: &Path) -> ExitCode {
             .then(|| "http://127.0.0.1:1".to_string()),
         ..Default::default()
     };
-    if let Err(e) = crate::gateway::server::load_runtime(path, &overrides) {
+    if let Err(e) = crate::gateway::server::build_runtime(path, &config, &overrides) {
         eprintln!("error: {e}");
         return ExitCode::from(super::EXIT_USAGE);
     }

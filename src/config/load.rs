@@ -454,23 +454,21 @@ fn parse_yaml_capped<T: serde::de::DeserializeOwned>(
             .map(|l| (l.line() as u32, l.column() as u32))
             .unwrap_or((0, 0));
         let raw = e.to_string();
+        let msg = yaml_message(&raw);
+        let wanted_type = type_error(&msg).map(type_words);
         let err = ConfigError::new(
             Origin {
                 file: file.clone(),
                 line,
                 column,
             },
-            yaml_message(&raw),
+            msg,
         );
-        let msg = yaml_message(&raw);
-        if is_type_error(&msg) {
-            let want = msg.trim_start_matches("invalid ");
-            return err.with_help(format!(
-                "the value here must be {} (see the configuration reference in README.md)",
-                type_words(want)
-            ));
-        }
-        if raw.contains("duplicate mapping key") {
+        if let Some(words) = wanted_type {
+            err.with_help(format!(
+                "the value here must be {words} (see the configuration reference in README.md)"
+            ))
+        } else if raw.contains("duplicate mapping key") {
             err.with_help("a key may appear once per mapping; remove or merge the other one")
         } else if raw.contains("budget breached") {
             err.with_help(format!(
@@ -482,10 +480,10 @@ fn parse_yaml_capped<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// A bare `invalid u64` style message: the parser names only the type it wanted.
-fn is_type_error(msg: &str) -> bool {
+/// The type a bare `invalid u64` style message names (the parser says only what it wanted).
+fn type_error(msg: &str) -> Option<&str> {
     msg.strip_prefix("invalid ")
-        .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The type a bare type error names, in words.

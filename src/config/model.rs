@@ -463,6 +463,41 @@ pub struct UpstreamSettings {
     pub read_timeout_ms: u64,
 }
 
+impl UpstreamSettings {
+    /// The `host:port` of each address (`[http://]host:port[/]`), or what is wrong with one.
+    pub fn host_ports<'a>(&'a self, name: &str) -> Result<Vec<&'a str>, String> {
+        if self.addresses.is_empty() {
+            return Err(format!(
+                "upstream `{name}` has no addresses; list at least one host:port"
+            ));
+        }
+        self.addresses
+            .iter()
+            .map(|a| {
+                if a.starts_with("https://") {
+                    return Err(format!(
+                        "upstream `{name}`: `{a}` is https; this build forwards plain HTTP (terminate TLS in front of the upstream)"
+                    ));
+                }
+                let hostport = a.strip_prefix("http://").unwrap_or(a);
+                let hostport = hostport.strip_suffix('/').unwrap_or(hostport);
+                let ok = hostport.rsplit_once(':').is_some_and(|(host, port)| {
+                    !host.is_empty()
+                        && host.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+                        && port.parse::<u16>().is_ok_and(|p| p > 0)
+                });
+                if ok {
+                    Ok(hostport)
+                } else {
+                    Err(format!(
+                        "upstream `{name}`: address `{a}` is not host:port (e.g. 127.0.0.1:8080 or api.internal:80)"
+                    ))
+                }
+            })
+            .collect()
+    }
+}
+
 fn default_leeway() -> u64 {
     60
 }

@@ -5,6 +5,9 @@ use std::time::Duration;
 use crate::config::DecisionLogSettings;
 use crate::policy::{CompiledPolicy, Decision, Principal};
 
+/// The levels `gateway.decision_log.level` may name.
+pub const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
 /// The fields of one decision line.
 pub struct Line<'a> {
     /// Log settings of the runtime that decided.

@@ -160,9 +160,10 @@ impl Runtime {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let level = config.gateway.decision_log.level.as_str();
-        if !["error", "warn", "info", "debug", "trace"].contains(&level) {
+        if !super::decision_log::LEVELS.contains(&level) {
             return Err(format!(
-                "gateway.decision_log.level: `{level}` is not one of error, warn, info, debug, trace"
+                "gateway.decision_log.level: `{level}` is not one of {}",
+                super::decision_log::LEVELS.join(", ")
             ));
         }
         let trusted_proxies = config

@@ -105,8 +105,17 @@ pub fn build_server(shared: Arc<Shared>, l: &Listeners, extra: ExtraServices) ->
 /// Loads the configuration and builds the first runtime (all load-time I/O happens here).
 pub fn load_runtime(path: &Path, overrides: &Overrides) -> Result<Runtime, String> {
     let config = load_file(path).map_err(|e| e.to_string())?;
+    build_runtime(path, &config, overrides)
+}
+
+/// Builds the first runtime from a configuration loaded from `path`: keys, upstreams, settings.
+pub fn build_runtime(
+    path: &Path,
+    config: &crate::config::Config,
+    overrides: &Overrides,
+) -> Result<Runtime, String> {
     // Settings and key errors name the configuration they came from.
-    block_on(Runtime::build(&config, overrides, None))
+    block_on(Runtime::build(config, overrides, None))
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 

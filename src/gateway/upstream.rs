@@ -22,19 +22,10 @@ pub struct UpstreamPool {
 impl UpstreamPool {
     /// Resolves every address now (DNS happens at load, never per request).
     pub fn resolve(name: &str, s: &UpstreamSettings) -> Result<Self, String> {
-        if s.addresses.is_empty() {
-            return Err(format!("upstream `{name}` has no addresses"));
-        }
         let mut addrs = Vec::new();
-        for a in &s.addresses {
-            let hostport = a.strip_prefix("http://").unwrap_or(a).trim_end_matches('/');
-            if a.starts_with("https://") {
-                return Err(format!(
-                    "upstream `{name}`: `{a}` is https; this build forwards plain HTTP (terminate TLS in front of the upstream)"
-                ));
-            }
+        for hostport in s.host_ports(name)? {
             let resolved = hostport.to_socket_addrs().map_err(|e| {
-                format!("upstream `{name}`: cannot resolve `{a}`: {e} (write host:port)")
+                format!("upstream `{name}`: cannot resolve `{hostport}`: {e} (write host:port)")
             })?;
             addrs.extend(resolved);
         }

@@ -355,11 +355,7 @@ impl Rules {
             }
             let outcome = match (r.action, r.public, r.resource) {
                 (Some(a), None | Some(false), None) => {
-                    if a.is_empty()
-                        || a == "public"
-                        || a.contains('*')
-                        || a.chars().any(|c| c.is_whitespace() || c.is_control())
-                    {
+                    if !crate::policy::is_valid_action_id(&a) || a.chars().any(char::is_control) {
                         return Err(bad(format!(
                             "`{a}` is not a valid action id (non-empty, no spaces or `*`; `public` is written `public: true`)"
                         )));

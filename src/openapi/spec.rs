@@ -64,15 +64,12 @@ struct RawSpec {
     paths: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
-/// Spec text that lands in a comment of the routes file: one line, no control characters.
-fn flat(s: String) -> String {
-    if s.chars().any(char::is_control) {
-        s.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
-    } else {
-        s
-    }
+/// Text that lands in a comment of the routes file: control characters (newlines above all)
+/// become spaces, so it never starts a YAML line of its own.
+pub(super) fn flat(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Checks that a path template can be written as a route: visible ASCII from a leading `/`, no
@@ -147,7 +144,7 @@ pub fn parse_spec(text: &str) -> Result<Spec, ImportError> {
         ),
         None => (String::new(), String::new()),
     };
-    let (title, version) = (flat(title), flat(version));
+    let (title, version) = (flat(&title), flat(&version));
     // Swagger 2.0 serves every path under `basePath`; OpenAPI 3's `servers` are left to the operator.
     let base = match (format, raw.base_path.as_deref()) {
         (SpecFormat::Swagger2, Some(b)) if b != "/" && !b.is_empty() => {
@@ -180,8 +177,8 @@ pub fn parse_spec(text: &str) -> Result<Spec, ImportError> {
             operations.push(Operation {
                 method: lower.to_ascii_uppercase(),
                 path: format!("{base}{path}"),
-                operation_id: flat(op.get("operationId").map(scalar).unwrap_or_default()),
-                tag: flat(tag),
+                operation_id: flat(&op.get("operationId").map(scalar).unwrap_or_default()),
+                tag: flat(&tag),
                 summary,
             });
         }

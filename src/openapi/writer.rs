@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::rules::Rules;
-use super::spec::{Operation, Spec};
+use super::spec::{flat, Operation, Spec};
 use super::{Import, RouteLine};
 
 /// True when `s` can be written as a plain YAML scalar in block context without quoting.
@@ -14,13 +14,6 @@ fn plain_ok(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "/{}_.-,* ".contains(c))
         && !s.starts_with(['{', '*', '-', ' '])
         && !s.ends_with(' ')
-}
-
-/// Comment text on one line: a newline in a spec's or rules file's text must never start a YAML line.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 fn scalar(s: &str) -> String {
@@ -45,7 +38,7 @@ pub fn write_routes(
         if line.is_empty() {
             out.push_str("#\n");
         } else {
-            let _ = writeln!(out, "# {}", one_line(line));
+            let _ = writeln!(out, "# {}", flat(line));
         }
     }
     let public = import
@@ -79,7 +72,7 @@ pub fn write_routes(
             continue;
         }
         if let Some(c) = &group.comment {
-            let _ = writeln!(out, "  # {}", one_line(c));
+            let _ = writeln!(out, "  # {}", flat(c));
         }
         let mut keys: Vec<String> = Vec::new();
         if let Some(u) = &group.upstream {
@@ -110,7 +103,7 @@ pub fn write_routes(
         for r in lines {
             if let Some(w) = r.why.as_deref() {
                 if last_why != Some(w) {
-                    let _ = writeln!(out, "      # {}", one_line(w));
+                    let _ = writeln!(out, "      # {}", flat(w));
                 }
             }
             last_why = r.why.as_deref();
@@ -124,7 +117,7 @@ pub fn write_routes(
                 out,
                 "      {key}: {}  # {}",
                 scalar(r.target.as_str()),
-                one_line(&comment)
+                flat(&comment)
             );
         }
     }

@@ -8,6 +8,11 @@ use crate::config::{did_you_mean, ActionDef, ConfigError, Located};
 /// Index of an action in its catalog.
 pub type ActionIdx = u32;
 
+/// True for a well-formed action id: non-empty, no whitespace or `*`, and not `public` (reserved).
+pub fn is_valid_action_id(id: &str) -> bool {
+    !id.is_empty() && id != "public" && !id.contains('*') && !id.chars().any(char::is_whitespace)
+}
+
 /// The documented actions of one policy, in the order they were written.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -29,11 +34,7 @@ impl Catalog {
         let mut first_seen: HashMap<&str, &Located<String>> = HashMap::new();
         for d in defs {
             let id = d.id.value.as_str();
-            if id.is_empty()
-                || id == "public"
-                || id.contains('*')
-                || id.chars().any(char::is_whitespace)
-            {
+            if !is_valid_action_id(id) {
                 return Err(ConfigError::new(
                     d.id.origin.clone(),
                     format!("`{id}` is not a valid action id"),

@@ -1,6 +1,5 @@
 //! Compiling a [`Config`] into an immutable [`CompiledPolicy`].
 
-use crate::config::{CallerRequirement, Relation};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,7 +10,9 @@ use super::catalog::Catalog;
 use super::principal::{Principal, ProjectGrant, Subject};
 use super::roles::{RoleIdx, RoleTable};
 use super::route_table::RouteTable;
-use crate::config::{Config, ConfigError, Located, Origin, RoleScope, RouteTarget};
+use crate::config::{
+    CallerRequirement, Config, ConfigError, Located, Origin, Relation, RoleScope, RouteTarget,
+};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
@@ -30,39 +31,6 @@ pub struct CompiledPolicy {
     pub(super) action_scopes: Vec<ActionScope>,
     upstreams: Vec<String>,
     warnings: Vec<String>,
-}
-
-/// Checks the shape of an upstream's addresses (`[http://]host:port`) before anything resolves them,
-/// so `validate` refuses what `serve` would.
-fn check_addresses(name: &str, addresses: &[String]) -> Result<(), String> {
-    if addresses.is_empty() {
-        return Err(format!(
-            "upstream `{name}` has no addresses; list at least one host:port"
-        ));
-    }
-    for a in addresses {
-        if a.starts_with("https://") {
-            return Err(format!(
-                "upstream `{name}`: `{a}` is https; this build forwards plain HTTP (terminate TLS in front of the upstream)"
-            ));
-        }
-        let hostport = a.strip_prefix("http://").unwrap_or(a);
-        let hostport = hostport.strip_suffix('/').unwrap_or(hostport);
-        let ok = match hostport.rsplit_once(':') {
-            Some((host, port)) => {
-                !host.is_empty()
-                    && host.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
-                    && port.parse::<u16>().is_ok_and(|p| p > 0)
-            }
-            None => false,
-        };
-        if !ok {
-            return Err(format!(
-                "upstream `{name}`: address `{a}` is not host:port (e.g. 127.0.0.1:8080 or api.internal:80)"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// What the routes of one action require, so deciding the action directly (`rolegate check
@@ -161,7 +129,9 @@ impl CompiledPolicy {
                 ));
             }
             names.push(name);
-            check_addresses(&name.value, &settings.addresses)
+            // Checked here, with the file and line, so `validate` refuses what `serve` would.
+            settings
+                .host_ports(&name.value)
                 .map_err(|msg| ConfigError::new(name.origin.clone(), msg))?;
         }
         let upstream_names: Vec<Located<String>> = names.into_iter().cloned().collect();

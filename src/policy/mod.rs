@@ -14,7 +14,7 @@ mod roles;
 mod route_table;
 
 pub use bitset::ActionSet;
-pub use catalog::{glob_match, ActionIdx, Catalog};
+pub use catalog::{glob_match, is_valid_action_id, ActionIdx, Catalog};
 pub use compile::CompiledPolicy;
 pub use decide::Request;
 pub use decision::{Decision, Reason};
